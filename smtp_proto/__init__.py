@@ -1,0 +1,1 @@
+"""smtp-proto: a Sans-IO SMTP server core."""

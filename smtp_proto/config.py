@@ -1,0 +1,96 @@
+"""Configuration of the core: limits, CRLF, AUTH and TLS modes, extensions.
+
+All frozen and checked on creation; derive variants with `dataclasses.replace`.
+Ports, hosts, time-outs and certificates belong to the transports, not here.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field, fields
+from typing import Final
+
+MECHANISMS: Final = ("PLAIN", "LOGIN", "CRAM-MD5")
+
+
+class CrlfMode(enum.Enum):
+    """How line endings inside message text are treated (only CRLF.CRLF ends DATA)."""
+
+    ENSURE = "ensure"  # a line ending in a bare LF becomes a CRLF line
+    LEAVE = "leave"  # bytes are kept as sent
+    STRICT = "strict"  # a bare CR or LF refuses the message after end of data: 550 5.6.0
+
+
+class AuthMode(enum.Enum):
+    """Whether AUTH is offered, and whether MAIL needs it first (530 5.7.0)."""
+
+    FORBIDDEN = "forbidden"
+    OPTIONAL = "optional"
+    REQUIRED = "required"
+
+
+class TlsMode(enum.Enum):
+    """Whether STARTTLS is offered, and whether mail needs it first (530 5.7.0)."""
+
+    FORBIDDEN = "forbidden"
+    OPTIONAL = "optional"
+    REQUIRED = "required"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Limits:
+    """Bounds on what one session may make the server hold or do; each at least 1."""
+
+    command_line: int = 512  # octets incl. CRLF, RFC 5321 4.5.3.1.4, plus extension allowances
+    auth_line: int = 12288  # octets incl. CRLF, RFC 4954 4
+    line_buffer: int = 16384  # a command line with no CRLF past this gets 421 and close
+    text_line: int = 1000  # octets incl. CRLF, RFC 5321 4.5.3.1.6
+    message_size: int = 32 * 1024 * 1024  # octets of message content (SIZE)
+    recipients: int = 1000  # RFC 5321 4.5.3.1.8 asks for at least 100
+    unknown_commands: int = 10
+    errors: int = 20  # 4xx/5xx replies per session before 421 and close
+    auth_failures: int = 3
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            if getattr(self, f.name) < 1:
+                raise ValueError(f"Limits.{f.name} must be at least 1")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServerConfig:
+    """What one `ServerConnection` offers and enforces."""
+
+    hostname: str = "localhost"
+    greeting: str = "ESMTP smtp-proto ready"
+    limits: Limits = field(default_factory=Limits)
+    crlf_mode: CrlfMode = CrlfMode.ENSURE
+    lmtp: bool = False  # LHLO instead of HELO/EHLO, one reply per recipient (RFC 2033)
+    pipelining: bool = True
+    size: bool = True
+    eightbitmime: bool = True
+    smtputf8: bool = True
+    enhanced_status_codes: bool = True
+    chunking: bool = True
+    binarymime: bool = True  # needs chunking
+    dsn: bool = True
+    vrfy: bool = True  # VRFY answers 252; off: 502
+    auth_mode: AuthMode = AuthMode.FORBIDDEN
+    auth_mechanisms: tuple[str, ...] = MECHANISMS
+    auth_plaintext: bool = False  # offer AUTH before STARTTLS although TLS is available
+    tls_mode: TlsMode = TlsMode.FORBIDDEN
+
+    def __post_init__(self) -> None:
+        if not self.hostname or not self.hostname.isascii() or not self.hostname.isprintable():
+            raise ValueError("hostname must be printable ASCII")
+        if " " in self.hostname:
+            raise ValueError("hostname must not contain spaces")
+        if not self.greeting.isascii() or not self.greeting.isprintable():
+            raise ValueError("greeting must be printable ASCII")
+        unknown = set(self.auth_mechanisms) - set(MECHANISMS)
+        if unknown:
+            raise ValueError(f"unknown AUTH mechanisms: {sorted(unknown)}")
+        if self.auth_mode is not AuthMode.FORBIDDEN and not self.auth_mechanisms:
+            raise ValueError("AUTH needs at least one mechanism")
+        if self.binarymime and not self.chunking:
+            raise ValueError("BINARYMIME needs CHUNKING")
