@@ -1,0 +1,41 @@
+"""Every check group, in report order; importing a module registers its checks."""
+
+from __future__ import annotations
+
+from conformance.checks import (
+    rfc1870,
+    rfc2034,
+    rfc2920,
+    rfc3030,
+    rfc3207,
+    rfc3461,
+    rfc4954,
+    rfc5321_data,
+    rfc5321_mail,
+    rfc5321_session,
+    rfc6152,
+    rfc6531,
+    robustness,
+    slow,
+    smuggling,
+)
+from conformance.registry import Group
+
+# rfc5321_mail and rfc5321_data add their checks to the rfc5321 group when imported.
+_RFC5321_PARTS = (rfc5321_mail, rfc5321_data)
+
+GROUPS: tuple[Group, ...] = (
+    rfc5321_session.GROUP,
+    rfc1870.GROUP,
+    rfc2034.GROUP,
+    rfc2920.GROUP,
+    rfc3030.GROUP,
+    rfc3207.GROUP,
+    rfc4954.GROUP,
+    rfc6152.GROUP,
+    rfc6531.GROUP,
+    rfc3461.GROUP,
+    smuggling.GROUP,
+    robustness.GROUP,
+    slow.GROUP,
+)

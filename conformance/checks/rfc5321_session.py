@@ -1,0 +1,180 @@
+"""RFC 5321 session checks: greeting, reply syntax, HELO/EHLO, NOOP, RSET, QUIT, VRFY, HELP."""
+
+from __future__ import annotations
+
+import re
+
+from conformance.client import Reply
+from conformance.probe import Probe, expect
+from conformance.registry import Group
+from conformance.verdict import CheckFailed
+
+GROUP = Group("rfc5321", "RFC 5321 Simple Mail Transfer Protocol")
+
+# RFC 5321 4.1.2: a Domain, or an address literal in brackets.
+_DOMAIN = re.compile(r"(\[[^\]\s]+\]|[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9-]+)*)")
+_KEYWORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*")
+
+
+@GROUP.check("greeting", "RFC 5321 3.1, 4.2", "the greeting is a 220 naming the server")
+def greeting(probe: Probe) -> None:
+    reply = expect(probe.connect().reply(), 220, what="greeting")
+    # RFC 5321 4.3.1: Greeting = "220 " (Domain / address-literal) [ SP textstring ] CRLF
+    if not _DOMAIN.match(reply.lines[0]):
+        raise CheckFailed(f"greeting does not open with a domain: {reply}")
+
+
+@GROUP.check("reply-syntax", "RFC 5321 4.2", "every reply is well formed: code, separator, CRLF")
+def reply_syntax(probe: Probe) -> None:
+    # The client parses strictly; any malformed line fails here with its reason.
+    client = probe.greeted()
+    for line in ("EHLO " + probe.target.helo, "HELP", "NOOP", "XYZZY", "RSET", "QUIT"):
+        client.command(line)
+
+
+@GROUP.check("ehlo", "RFC 5321 4.1.1.1", "EHLO gets 250 opening with the server's domain")
+def ehlo(probe: Probe) -> None:
+    reply = expect(probe.greeted().command(f"EHLO {probe.target.helo}"), 250)
+    if not _DOMAIN.match(reply.lines[0]):
+        raise CheckFailed(f"EHLO reply does not open with a domain: {reply}")
+
+
+@GROUP.check("ehlo-keywords", "RFC 5321 4.1.1.1", "EHLO keyword lines follow ehlo-line syntax")
+def ehlo_keywords(probe: Probe) -> None:
+    reply = expect(probe.greeted().command(f"EHLO {probe.target.helo}"), 250)
+    for line in reply.lines[1:]:
+        keyword = line.split(" ", 1)[0]
+        if not _KEYWORD.fullmatch(keyword):
+            raise CheckFailed(f"bad EHLO keyword {keyword!r} in {reply}")
+
+
+GROUP.script("helo", "RFC 5321 4.1.1.1", "HELO gets 250", "greeted", ("HELO c.example", (250,)))
+GROUP.script(
+    "ehlo-address-literal",
+    "RFC 5321 4.1.3, 4.1.4",
+    "EHLO with an address literal gets 250",
+    "greeted",
+    ("EHLO [127.0.0.1]", (250,)),
+)
+GROUP.script(
+    "ehlo-no-domain",
+    "RFC 5321 4.1.1.1, 4.1.4",
+    "EHLO without a domain gets 501 (or 500)",
+    "greeted",
+    ("EHLO", (501, 500)),
+)
+GROUP.script(
+    "helo-no-domain",
+    "RFC 5321 4.1.1.1, 4.1.4",
+    "HELO without a domain gets 501 (or 500)",
+    "greeted",
+    ("HELO", (501, 500)),
+)
+GROUP.script(
+    "ehlo-twice", "RFC 5321 4.1.4", "a second EHLO gets 250", "ready", ("EHLO c.example", (250,))
+)
+GROUP.script(
+    "ehlo-resets-transaction",
+    "RFC 5321 4.1.4",
+    "EHLO in a transaction resets it: RCPT then gets 503",
+    "mail",
+    ("EHLO c.example", (250,)),
+    ("RCPT TO:<rcpt@example.test>", (503,)),
+)
+GROUP.script("noop", "RFC 5321 4.1.1.9", "NOOP gets 250", "ready", ("NOOP", (250,)))
+GROUP.script(
+    "noop-argument",
+    "RFC 5321 4.1.1.9",
+    "NOOP with a parameter string gets 250",
+    "ready",
+    ("NOOP ignored text", (250,)),
+)
+GROUP.script(
+    "noop-before-ehlo", "RFC 5321 4.1.4", "NOOP before EHLO gets 250", "greeted", ("NOOP", (250,))
+)
+GROUP.script(
+    "rset-before-ehlo", "RFC 5321 4.1.4", "RSET before EHLO gets 250", "greeted", ("RSET", (250,))
+)
+GROUP.script("rset", "RFC 5321 4.1.1.5", "RSET gets 250", "ready", ("RSET", (250,)))
+GROUP.script(
+    "rset-clears-transaction",
+    "RFC 5321 4.1.1.5",
+    "RSET aborts the transaction: RCPT then gets 503",
+    "mail",
+    ("RSET", (250,)),
+    ("RCPT TO:<rcpt@example.test>", (503,)),
+)
+GROUP.script(
+    "rset-argument",
+    "RFC 5321 4.1.1.5",
+    'RSET with a parameter gets 501 (rset = "RSET" CRLF)',
+    "ready",
+    ("RSET now", (501, 500)),
+)
+GROUP.script(
+    "verbs-case-insensitive",
+    "RFC 5321 2.4",
+    "commands are case-insensitive",
+    "greeted",
+    ("eHlO c.example", (250,)),
+    ("noop", (250,)),
+    ("mail from:<sender@example.test>", (250,)),
+    ("rcpt to:<rcpt@example.test>", (250, 251)),
+    ("rSeT", (250,)),
+)
+GROUP.script(
+    "unknown-command",
+    "RFC 5321 4.2.4",
+    "an unknown command gets 500 (502 tolerated)",
+    "ready",
+    ("XYZZY", (500, 502)),
+)
+GROUP.script(
+    "vrfy",
+    "RFC 5321 3.5.3, 4.5.1",
+    "VRFY is implemented: 250, 251, 252, 550, 551 or 553",
+    "ready",
+    ("VRFY postmaster", (250, 251, 252, 550, 551, 553)),
+)
+GROUP.script(
+    "vrfy-no-argument",
+    "RFC 5321 4.1.1.6",
+    "VRFY without an argument gets 501 (or 500)",
+    "ready",
+    ("VRFY", (501, 500)),
+)
+GROUP.script("help", "RFC 5321 4.1.1.8", "HELP gets 211 or 214", "ready", ("HELP", (211, 214)))
+GROUP.script(
+    "help-before-ehlo",
+    "RFC 5321 4.1.4",
+    "HELP before EHLO is answered normally",
+    "greeted",
+    ("HELP", (211, 214)),
+)
+
+
+def _quit_then_close(probe: Probe, start_ready: bool) -> list[Reply]:
+    client = probe.ready() if start_ready else probe.greeted()
+    expect(client.command("QUIT"), 221)
+    return client.wait_closed()
+
+
+@GROUP.check("quit", "RFC 5321 4.1.1.10", "QUIT gets 221 and the server closes")
+def quit_closes(probe: Probe) -> None:
+    extra = _quit_then_close(probe, True)
+    if extra:
+        raise CheckFailed(f"replies after 221: {[str(r) for r in extra]}")
+
+
+@GROUP.check("quit-before-ehlo", "RFC 5321 4.1.1.10", "QUIT right after the greeting gets 221")
+def quit_before_ehlo(probe: Probe) -> None:
+    _quit_then_close(probe, False)
+
+
+GROUP.script(
+    "quit-argument",
+    "RFC 5321 4.1.1.10",
+    'QUIT with a parameter gets 501 (quit = "QUIT" CRLF)',
+    "ready",
+    ("QUIT now", (501, 500)),
+)

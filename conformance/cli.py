@@ -1,0 +1,116 @@
+"""Command line: `python -m conformance HOST:PORT` grades a server and prints the report.
+
+Exit status: 0 when no check failed, 1 when one did (or the server cannot be reached),
+2 for a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from conformance.registry import Check, select
+from conformance.report import TextReport, to_json
+from conformance.runner import discover, run_checks
+from conformance.target import Target, parse_hostport
+from conformance.verdict import CheckFailed, Verdict
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (also used for --help)."""
+    p = argparse.ArgumentParser(
+        prog="smtp-proto check",
+        description="Grade an SMTP server against the RFCs, check by check, over raw bytes.",
+    )
+    p.add_argument("address", nargs="?", help="HOST:PORT of the server ([v6]:PORT for IPv6)")
+    p.add_argument("--tls-implicit", action="store_true", help="connect with TLS (SMTPS)")
+    p.add_argument("--starttls", action="store_true", help="run sessions after STARTTLS")
+    p.add_argument("--user", help="AUTH user name (enables the successful AUTH checks)")
+    p.add_argument("--password", help="AUTH password")
+    p.add_argument("--maildir", metavar="DIR", help="where the server stores messages")
+    p.add_argument(
+        "--select",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a group, a check id, or an id prefix ending in *; repeatable",
+    )
+    p.add_argument("--slow", action="store_true", help="include the slow idle time-out group")
+    p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for a reply")
+    p.add_argument(
+        "--quiet-timeout",
+        type=float,
+        default=2.0,
+        help="seconds to wait when the server must NOT answer",
+    )
+    p.add_argument(
+        "--idle-limit", type=float, default=330.0, help="seconds the slow group waits for a close"
+    )
+    p.add_argument("--flood", type=int, default=20, help="parallel connections in the flood check")
+    p.add_argument("--helo", default="conformance.example.test", help="the EHLO domain")
+    p.add_argument("--mail-from", default="sender@example.test", help="sender address")
+    p.add_argument("--rcpt-to", default="rcpt@example.test", help="recipient address")
+    p.add_argument("--list", action="store_true", help="list the selected checks and exit")
+    return p
+
+
+def list_checks(checks: Sequence[Check]) -> None:
+    """Print one line per check: id, RFC section, title."""
+    for c in checks:
+        print(f"{c.id:<40} {c.rfc:<26} {c.title}")
+
+
+def target_from(args: argparse.Namespace, host: str, port: int) -> Target:
+    """The `Target` the options describe."""
+    return Target(
+        host,
+        port,
+        tls_implicit=args.tls_implicit,
+        starttls=args.starttls,
+        user=args.user,
+        password=args.password,
+        maildir=args.maildir,
+        timeout=args.timeout,
+        quiet=args.quiet_timeout,
+        idle_limit=args.idle_limit,
+        flood=args.flood,
+        helo=args.helo,
+        mail_from=args.mail_from,
+        rcpt_to=args.rcpt_to,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the suite as the options say; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        checks = select(args.select, slow=args.slow)
+    except ValueError as err:
+        parser.error(str(err))
+    if args.list:
+        list_checks(checks)
+        return 0
+    if args.address is None:
+        parser.error("HOST:PORT is required")
+    try:
+        host, port = parse_hostport(args.address)
+    except ValueError as err:
+        parser.error(str(err))
+    target = target_from(args, host, port)
+    try:
+        caps = discover(target)
+    except (CheckFailed, OSError) as err:
+        print(f"cannot grade {args.address}: {err}", file=sys.stderr)
+        return 1
+    report = TextReport(sys.stdout, f"SMTP conformance of {args.address}: {len(checks)} checks")
+    results = run_checks(target, checks, caps=caps, on_result=report.add)
+    report.finish()
+    if args.json:
+        document = to_json(args.address, results)
+        Path(args.json).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    return 1 if any(r.verdict is Verdict.FAIL for r in results) else 0
