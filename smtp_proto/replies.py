@@ -85,7 +85,9 @@ MESSAGE_ACCEPTED: Final = _r(250, "Message accepted", (2, 6, 0))
 RESET_OK: Final = _r(250, "Reset OK", (2, 0, 0))
 NOOP_OK: Final = _r(250, "OK", (2, 0, 0))
 CHUNK_OK: Final = _r(250, "Chunk received", (2, 0, 0))
-CANNOT_VRFY: Final = _r(252, "Cannot VRFY user, but will accept message and attempt delivery", (2, 5, 2))
+CANNOT_VRFY: Final = _r(
+    252, "Cannot VRFY user, but will accept message and attempt delivery", (2, 5, 2)
+)
 START_DATA: Final = _r(354, "End data with <CR><LF>.<CR><LF>", None)
 HELP: Final = Reply(
     214,
@@ -141,7 +143,9 @@ AUTH_BAD_BASE64: Final = _r(501, "Invalid base64 data", (5, 5, 2))
 AUTH_MALFORMED: Final = _r(501, "Malformed authentication data", (5, 5, 2))
 AUTH_UNKNOWN_MECHANISM: Final = _r(504, "Unrecognized authentication mechanism", (5, 5, 4))
 AUTH_REQUIRED: Final = _r(530, "Authentication required", (5, 7, 0))
-AUTH_NEEDS_TLS: Final = _r(538, "Encryption required for requested authentication mechanism", (5, 7, 11))
+AUTH_NEEDS_TLS: Final = _r(
+    538, "Encryption required for requested authentication mechanism", (5, 7, 11)
+)
 AUTH_ALREADY: Final = _r(503, "Already authenticated", (5, 5, 1))
 AUTH_NOT_AVAILABLE: Final = _r(502, "AUTH not available", (5, 5, 1))
 AUTH_LINE_TOO_LONG: Final = _r(500, "Authentication line too long", (5, 5, 6))
@@ -151,3 +155,11 @@ READY_FOR_TLS: Final = _r(220, "Ready to start TLS", (2, 0, 0))
 TLS_NOT_AVAILABLE: Final = _r(454, "TLS not available", (4, 7, 0))
 TLS_REQUIRED: Final = _r(530, "Must issue a STARTTLS command first", (5, 7, 0))
 TLS_ALREADY: Final = _r(503, "TLS already active", (5, 5, 1))
+
+# Added for the command dispatcher.
+BAD_CHARACTER: Final = _r(500, "NUL or bare CR in command line", (5, 5, 2))
+LINE_NEVER_ENDS: Final = _r(421, "Line too long, closing connection", (4, 7, 0))
+NEED_DOMAIN: Final = _r(501, "Domain name required", (5, 5, 4))
+HELO_REJECTED: Final = _r(550, "Access denied", (5, 7, 1))
+SENDER_REJECTED: Final = _r(550, "Sender rejected", (5, 7, 1))
+DELIVERED: Final = _r(250, "Delivered", (2, 1, 5))

@@ -1,0 +1,412 @@
+"""`ServerConnection`: one SMTP session as a state machine. Bytes in, events and reply
+bytes out, no I/O.
+
+Parsing happens only inside `next_event()`, so feeding one byte at a time or a whole
+session at once gives the same events and bytes (message chunks compared joined).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from smtp_proto import replies
+from smtp_proto.commands import Commands
+from smtp_proto.config import ServerConfig
+from smtp_proto.data import DataReader
+from smtp_proto.ehlo import capabilities
+from smtp_proto.errors import LocalProtocolError
+from smtp_proto.events import (
+    NEED_DATA,
+    PAUSED,
+    AuthCredentials,
+    BeginTls,
+    ConnectionClosed,
+    ConnectionOpened,
+    DataStart,
+    Decision,
+    Event,
+    HeadersComplete,
+    Helo,
+    MailFrom,
+    MessageChunk,
+    MessageReceived,
+    RcptTo,
+    RecipientDelivery,
+    Signal,
+    StartTlsRequest,
+    UnknownCommand,
+)
+from smtp_proto.replies import Reply
+from smtp_proto.state import State
+
+_DEFAULT_REJECT: dict[type[Decision], Reply] = {
+    ConnectionOpened: replies.SERVICE_REFUSED,
+    Helo: replies.HELO_REJECTED,
+    AuthCredentials: replies.AUTH_FAILED,
+    MailFrom: replies.SENDER_REJECTED,
+    RcptTo: replies.UNKNOWN_MAILBOX,
+    DataStart: replies.TRANSACTION_FAILED,
+    MessageReceived: replies.TRANSACTION_FAILED,
+    RecipientDelivery: replies.UNKNOWN_MAILBOX,
+    UnknownCommand: replies.UNRECOGNIZED,
+    StartTlsRequest: replies.TLS_NOT_AVAILABLE,
+}
+
+
+class ServerConnection(Commands):
+    """One SMTP session, with no socket: see the module docstring and README for the loop.
+
+    `encrypted`: the connection is TLS from its first byte (implicit TLS, RFC 8314).
+    `nonce`: returns a fresh unpredictable string for each CRAM-MD5 challenge; without it
+    CRAM-MD5 is not offered.
+    """
+
+    def __init__(
+        self,
+        config: ServerConfig | None = None,
+        *,
+        encrypted: bool = False,
+        nonce: Callable[[], str] | None = None,
+    ) -> None:
+        super().__init__(config or ServerConfig(), encrypted=encrypted, nonce=nonce)
+        self._buf = bytearray()
+        self._pos = 0
+        self._eof = False
+        self._pending: Decision | None = None
+        self._closed: ConnectionClosed | None = None
+        self._skip_line = -1  # octets of an overlong command line dropped so far, -1: none
+        self._lmtp_next = 0  # index of the next RecipientDelivery
+        self._events.append(ConnectionOpened(encrypted=encrypted))
+
+    # Public API -----------------------------------------------------------------------------
+
+    @property
+    def state(self) -> State:
+        """What the server waits for now."""
+        return self._state
+
+    @property
+    def encrypted(self) -> bool:
+        """Whether TLS is active (implicit, or after STARTTLS)."""
+        return self._encrypted
+
+    @property
+    def closed(self) -> bool:
+        """Whether the session is over (after QUIT, a 421, or the client closing)."""
+        return self._state is State.CLOSED
+
+    def receive_data(self, data: bytes) -> None:
+        """Append bytes from the client; b"" means the client closed its side."""
+        if self._eof or self._state is State.CLOSED:
+            raise LocalProtocolError("receive_data() after the end of input or the session")
+        if not data:
+            self._eof = True
+        elif self._state is not State.TLS:  # RFC 3207 5: plaintext after STARTTLS is dropped
+            if self._pos:
+                del self._buf[: self._pos]
+                self._pos = 0
+            self._buf += data
+
+    def data_to_send(self) -> bytes:
+        """Take the reply bytes queued so far, in command order."""
+        out = bytes(self._out)
+        self._out.clear()
+        return out
+
+    def next_event(self) -> Event | Signal:
+        """The next event, NEED_DATA (feed more bytes), or PAUSED (answer the decision)."""
+        if self._pending is not None:
+            return PAUSED
+        while not self._events:
+            signal = self._advance()
+            if signal is not None:
+                return signal
+        event = self._events.popleft()
+        if isinstance(event, Decision):
+            self._pending = event
+        return event
+
+    def accept(self, reply: Reply | None = None) -> None:
+        """Answer the pending decision positively; `reply` replaces the default success."""
+        event = self._take_pending(reply, success=True)
+        _ACCEPT[type(event)](self, event, reply)
+
+    def reject(self, reply: Reply | None = None) -> None:
+        """Answer the pending decision with an error; a 421 also closes."""
+        event = self._take_pending(reply, success=False)
+        _REJECT.get(type(event), ServerConnection._reject_plain)(
+            self, event, reply or _DEFAULT_REJECT[type(event)]
+        )
+
+    def tls_established(self) -> None:
+        """The TLS handshake after BeginTls is done: the session starts over (RFC 3207 4.2)."""
+        if self._state is not State.TLS:
+            raise LocalProtocolError("tls_established() without a STARTTLS in progress")
+        self._encrypted = True
+        self._extended = self._esc = self._authenticated = False
+        self._state = State.HELO
+        self._reset_transaction("STARTTLS", full=True)
+
+    def abort(self, reply: Reply = replies.SHUTTING_DOWN) -> None:
+        """Server-side end (time-out, shutdown): queue `reply` and close. No-op once closed."""
+        if self._state is State.CLOSED:
+            return
+        self._pending = None
+        self._events.clear()
+        self._out += reply.to_bytes(enhanced=self._esc)
+        self._state = State.CLOSED
+
+    def discard_message(self, reply: Reply) -> None:
+        """Drop the rest of the message being received; answer `reply` after its end."""
+        if self._reader is None or self._pending is not None or not reply.is_error:
+            raise LocalProtocolError("discard_message() needs message content in progress")
+        self._reader.fail(reply)
+
+    # Decisions ------------------------------------------------------------------------------
+
+    def _take_pending(self, reply: Reply | None, *, success: bool) -> Decision:
+        event = self._pending
+        if event is None:
+            raise LocalProtocolError("no decision is pending")
+        if reply is not None and reply.is_error is success:
+            raise LocalProtocolError(
+                f"{reply.code} does not fit {'accept' if success else 'reject'}"
+            )
+        if isinstance(event, ConnectionOpened) and success and reply and reply.code != 220:
+            raise LocalProtocolError("a greeting must be a 220 reply")
+        self._pending = None
+        return event
+
+    def _reject_plain(self, event: Decision, reply: Reply) -> None:
+        self._send(reply)
+
+    def _accept_greeting(self, event: ConnectionOpened, reply: Reply | None) -> None:
+        greeting = Reply(220, (f"{self.config.hostname} {self.config.greeting}",))
+        self._send(reply or greeting)
+        self._set_state(State.HELO)
+
+    def _reject_greeting(self, event: ConnectionOpened, reply: Reply) -> None:
+        self._send(reply)
+        self._set_state(State.REFUSED)  # RFC 5321 3.1: then only QUIT is served
+
+    def _accept_helo(self, event: Helo, reply: Reply | None) -> None:
+        self._extended = event.extended
+        self._esc = event.extended and self.config.enhanced_status_codes
+        first = reply.lines[0] if reply else self._helo_text(event.hostname)
+        lines = [first]
+        if event.extended:
+            cram = self._nonce is not None
+            lines += capabilities(self.config, encrypted=self._encrypted, cram_md5=cram)
+        self._send(Reply(250, tuple(lines)))
+        self._set_state(State.READY)
+        self._reset_transaction("LHLO" if event.lmtp else "EHLO" if event.extended else "HELO")
+
+    def _helo_text(self, client: str) -> str:
+        if client.isascii() and client.isprintable() and len(client) <= 255:
+            return f"{self.config.hostname} Hello {client}"
+        return f"{self.config.hostname} Hello"
+
+    def _accept_auth(self, event: AuthCredentials, reply: Reply | None) -> None:
+        self._authenticated = True
+        self._send(reply or replies.AUTH_OK)
+
+    def _reject_auth(self, event: AuthCredentials, reply: Reply) -> None:
+        self._auth_failed(reply)
+
+    def _accept_mail(self, event: MailFrom, reply: Reply | None) -> None:
+        self._send(reply or replies.SENDER_OK)
+        self._mail = event.params
+        self._rcpts = []
+        self._set_state(State.MAIL)
+
+    def _accept_rcpt(self, event: RcptTo, reply: Reply | None) -> None:
+        self._send(reply or replies.RECIPIENT_OK)
+        self._rcpts.append(event.address)
+        self._set_state(State.RCPT)
+
+    def _accept_data(self, event: DataStart, reply: Reply | None) -> None:
+        if event.bdat:
+            self._start_chunk()
+            return
+        self._send(reply or replies.START_DATA)
+        limits = self.config.limits
+        self._reader = DataReader(self.config.crlf_mode, limits.text_line, limits.message_size)
+        self._set_state(State.DATA)
+
+    def _reject_data(self, event: DataStart, reply: Reply) -> None:
+        self._send(reply)
+        if event.bdat:
+            self._skip_octets = self._chunk[0]
+
+    def _accept_message(self, event: MessageReceived, reply: Reply | None) -> None:
+        if self.config.lmtp:
+            self._lmtp_next = 0
+            self._next_delivery()
+            return
+        self._send(reply or replies.MESSAGE_ACCEPTED)
+        self._end_message()
+
+    def _reject_message(self, event: MessageReceived, reply: Reply) -> None:
+        for _ in self._rcpts if self.config.lmtp else (None,):
+            self._send(reply)  # RFC 2033 4.2: one reply per recipient
+        self._end_message()
+
+    def _answer_delivery(self, event: RecipientDelivery, reply: Reply | None) -> None:
+        self._send(reply or replies.DELIVERED)
+        self._next_delivery()
+
+    def _reject_delivery(self, event: RecipientDelivery, reply: Reply) -> None:
+        self._answer_delivery(event, reply)
+
+    def _next_delivery(self) -> None:
+        index = self._lmtp_next
+        if index >= len(self._rcpts) or self._state is State.CLOSED:
+            self._end_message()
+            return
+        self._lmtp_next += 1
+        self._events.append(RecipientDelivery(address=self._rcpts[index], index=index))
+
+    def _accept_unknown(self, event: UnknownCommand, reply: Reply | None) -> None:
+        self._send(reply or replies.OK)
+
+    def _accept_starttls(self, event: StartTlsRequest, reply: Reply | None) -> None:
+        self._send(reply or replies.READY_FOR_TLS)
+        del self._buf[:]  # RFC 3207 5 (CVE-2011-0411): pipelined plaintext is never read
+        self._pos = 0
+        self._set_state(State.TLS)
+        self._events.append(BeginTls())
+
+    def _end_message(self) -> None:
+        self._set_state(State.READY)
+        self._reset_transaction("MESSAGE")
+
+    # Input ------------------------------------------------------------------------------
+
+    def _advance(self) -> Signal | None:
+        """Make progress from the buffer: queue events, or say why not (a Signal)."""
+        state = self._state
+        if state is State.CLOSED:
+            if self._closed is None:
+                self._closed = ConnectionClosed(by_client=False)
+            self._events.append(self._closed)
+            return None
+        if state is State.TLS:
+            return PAUSED
+        if state is State.DATA or state is State.BDAT:
+            progressed = self._step_message()
+        elif self._skip_octets:
+            progressed = self._skip_chunk_octets()
+        elif self._skip_line >= 0:
+            progressed = self._step_skip_line()
+        else:
+            progressed = self._step_command()
+        if progressed:
+            return None
+        if self._eof:
+            self._state = State.CLOSED
+            self._closed = ConnectionClosed(by_client=True)
+            return None
+        return NEED_DATA
+
+    def _step_command(self) -> bool:
+        buf, pos = self._buf, self._pos
+        nl = buf.find(b"\n", pos, pos + self._max_line)
+        if nl < 0:
+            if len(buf) - pos < self._max_line:
+                return False
+            self._skip_line = len(buf) - pos  # too long for any command: drop it
+            self._pos = len(buf)
+            return True
+        end = nl - 1 if nl > pos and buf[nl - 1] == 0x0D else nl
+        raw = bytes(buf[pos:end])
+        self._pos = nl + 1
+        decision = self._command(raw, nl + 2 - pos if end == nl else nl + 1 - pos)
+        if decision is not None:
+            self._events.append(decision)
+        return True
+
+    def _step_skip_line(self) -> bool:
+        buf, pos = self._buf, self._pos
+        nl = buf.find(b"\n", pos)
+        if nl < 0:
+            if pos == len(buf):
+                return False
+            self._skip_line += len(buf) - pos
+            self._pos = len(buf)
+            if self._skip_line > self.config.limits.line_buffer:
+                self._refuse("", replies.LINE_NEVER_ENDS)
+            return True
+        self._skip_line = -1
+        self._pos = nl + 1
+        if self._state is State.AUTH:
+            self._auth_failed(replies.AUTH_LINE_TOO_LONG)
+        else:
+            self._refuse("", replies.LINE_TOO_LONG)
+        return True
+
+    def _skip_chunk_octets(self) -> bool:
+        take = min(self._skip_octets, len(self._buf) - self._pos)
+        self._skip_octets -= take
+        self._pos += take
+        return take > 0
+
+    def _step_message(self) -> bool:
+        """Hand out message content; finish the message once its end has been read."""
+        reader = self._reader
+        if reader is None:
+            raise AssertionError("message state without a reader")
+        if _complete(reader):
+            self._finish_message()
+            return True
+        start = self._pos
+        content, self._pos = reader.read(self._buf, start)
+        if content:
+            self._events.append(MessageChunk(data=content))
+        if reader.header_end:
+            self._events.append(HeadersComplete(headers=reader.take_headers()))
+        return self._pos != start or bool(self._events) or _complete(reader)
+
+    def _finish_message(self) -> None:
+        reader = self._reader
+        if reader is None:
+            raise AssertionError("no message to finish")
+        command = "DATA" if isinstance(reader, DataReader) else "BDAT"
+        if reader.failure is not None:
+            for _ in self._rcpts if self.config.lmtp else (None,):
+                self._refuse(command, reader.failure)
+            self._end_message()
+        elif command == "BDAT" and not self._chunk[1]:
+            self._send(Reply(250, (f"{self._chunk[0]} octets received",), (2, 0, 0)))
+            self._set_state(State.CHUNKING)
+        elif not reader.headers_done:
+            self._events.append(HeadersComplete(headers=reader.take_headers()))
+        else:
+            self._events.append(MessageReceived(size=reader.size))
+
+
+def _complete(reader: object) -> bool:
+    """Whether the reader has read all it owns (DATA: the end marker; BDAT: the chunk)."""
+    if isinstance(reader, DataReader):
+        return reader.done
+    return getattr(reader, "remaining", 1) == 0
+
+
+_ACCEPT: dict[type[Decision], Callable[[ServerConnection, object, Reply | None], None]] = {
+    ConnectionOpened: ServerConnection._accept_greeting,  # type: ignore[dict-item]
+    Helo: ServerConnection._accept_helo,  # type: ignore[dict-item]
+    AuthCredentials: ServerConnection._accept_auth,  # type: ignore[dict-item]
+    MailFrom: ServerConnection._accept_mail,  # type: ignore[dict-item]
+    RcptTo: ServerConnection._accept_rcpt,  # type: ignore[dict-item]
+    DataStart: ServerConnection._accept_data,  # type: ignore[dict-item]
+    MessageReceived: ServerConnection._accept_message,  # type: ignore[dict-item]
+    RecipientDelivery: ServerConnection._answer_delivery,  # type: ignore[dict-item]
+    UnknownCommand: ServerConnection._accept_unknown,  # type: ignore[dict-item]
+    StartTlsRequest: ServerConnection._accept_starttls,  # type: ignore[dict-item]
+}
+_REJECT: dict[type[Decision], Callable[[ServerConnection, object, Reply], None]] = {
+    ConnectionOpened: ServerConnection._reject_greeting,  # type: ignore[dict-item]
+    AuthCredentials: ServerConnection._reject_auth,  # type: ignore[dict-item]
+    DataStart: ServerConnection._reject_data,  # type: ignore[dict-item]
+    MessageReceived: ServerConnection._reject_message,  # type: ignore[dict-item]
+    RecipientDelivery: ServerConnection._reject_delivery,  # type: ignore[dict-item]
+}

@@ -1,0 +1,184 @@
+"""Reading DATA message text: dot-unstuffing, CRLF modes, the text-line and size limits,
+and the one end marker, <CRLF>.<CRLF>.
+
+Works on whole slices of the input buffer with C-level searches, never a Python loop per
+line. Only a dot that follows CRLF can end the message or be unstuffed, so bare LF or CR
+before a dot never ends it (SMTP smuggling).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+from smtp_proto import replies
+from smtp_proto.config import CrlfMode
+from smtp_proto.replies import Reply
+
+_DOT_LINE: Final = re.compile(rb"\r\n\.")  # a dot at the start of a CRLF line
+_BARE_LF: Final = re.compile(rb"\n(?<!\r\n)")
+_BARE_CR: Final = re.compile(rb"\r(?!\n)")
+_BLANK_LINE: Final = re.compile(rb"\n\r?\n")  # the end of a line followed by an empty line
+_END: Final = b"\r\n.\r\n"
+
+
+def find_header_end(buf: bytearray, start: int, stop: int, *, after_newline: bool) -> int:
+    """Where the header block ends in buf[start:stop]: the index just past the last header
+    line's LF (the blank line starts there), or -1. `after_newline`: start is a line start."""
+    if after_newline and start < stop:
+        first = buf[start]
+        if first == 0x0A or (first == 0x0D and buf[start + 1 : start + 2] == b"\n"):
+            return start
+    m = _BLANK_LINE.search(buf, start, stop)
+    return -1 if m is None else m.start() + 1
+
+
+class MessageReader:
+    """Common state of a message being received (DATA or BDAT): size, headers, failure."""
+
+    __slots__ = (
+        "after_newline",
+        "failure",
+        "header_end",
+        "headers",
+        "headers_done",
+        "max_size",
+        "size",
+    )
+
+    def __init__(self, max_size: int) -> None:
+        self.max_size = max_size
+        self.size = 0  # octets handed out so far
+        self.failure: Reply | None = None  # set: the rest is drained, this reply follows
+        self.headers = bytearray()
+        self.headers_done = False
+        self.header_end = False  # the header block just ended: emit HeadersComplete now
+        self.after_newline = True  # the next octet starts a line (for the header search)
+
+    def fail(self, reply: Reply) -> None:
+        """Refuse the message: keep draining, answer `reply` at its end."""
+        if self.failure is None:
+            self.failure = reply
+
+    def deliver(self, piece: bytes) -> bytes:
+        """Account for content about to be handed out; b"" once the message failed."""
+        if self.failure is not None:
+            return b""
+        self.size += len(piece)
+        if self.size > self.max_size:
+            self.fail(replies.MESSAGE_TOO_BIG)
+            return b""
+        if not self.headers_done:
+            self.headers += piece
+        return piece
+
+    def split_headers(self, buf: bytearray, start: int, stop: int) -> int:
+        """Cut point for content in buf[start:stop]: `stop`, or the header block's end."""
+        if self.headers_done or self.header_end or start >= stop:
+            return stop
+        h = find_header_end(buf, start, stop, after_newline=self.after_newline)
+        self.after_newline = buf[stop - 1] == 0x0A
+        if h < 0:
+            return stop
+        self.header_end = True
+        return h
+
+    def take_headers(self) -> bytes:
+        """The header block, once; later content is no longer collected as headers."""
+        headers = bytes(self.headers)
+        self.headers = bytearray()
+        self.headers_done = True
+        self.header_end = False
+        return headers
+
+
+class DataReader(MessageReader):
+    """Streams one DATA message out of the connection's input buffer."""
+
+    __slots__ = ("_bol", "_line", "done", "mode")
+
+    def __init__(self, mode: CrlfMode, text_line: int, max_size: int) -> None:
+        super().__init__(max_size)
+        self.mode = mode
+        self._line = text_line
+        self._bol = True  # at the start of a line that follows CRLF (or of the message)
+        self.done = False  # the end marker passed
+
+    def read(self, buf: bytearray, pos: int) -> tuple[bytes, int]:
+        """Consume complete lines from buf[pos:]; return (content, new position)."""
+        if self.failure is not None:
+            return b"", self._drain(buf, pos)
+        end = buf.rfind(b"\n", pos) + 1
+        if end == 0:
+            return b"", self._partial(buf, pos)
+        pieces: list[bytes] = []
+        start = pos
+        with memoryview(buf) as view:
+            while start < end and not self.header_end:
+                if self._bol and buf[start] == 0x2E:
+                    dot = start
+                else:
+                    m = _DOT_LINE.search(buf, start, end)
+                    dot = -1 if m is None else m.start() + 2
+                cut = self.split_headers(buf, start, end if dot < 0 else dot)
+                if cut > start:
+                    if not self._check(buf, start, cut):
+                        return b"", self._drain(buf, start)
+                    pieces.append(self._normal(bytes(view[start:cut])))
+                    self._bol = buf[cut - 2 : cut] == b"\r\n"
+                if cut != dot:
+                    start = cut
+                    continue
+                if buf[dot + 1 : dot + 3] == b"\r\n":
+                    self.done = True
+                    start = dot + 3
+                    break
+                start = dot + 1  # RFC 5321 4.5.2: a leading dot is removed
+                self._bol = self.after_newline = False
+        content = b"".join(pieces) if len(pieces) != 1 else pieces[0]
+        return self.deliver(content) if content else b"", start
+
+    def _normal(self, piece: bytes) -> bytes:
+        if self.mode is CrlfMode.ENSURE and _BARE_LF.search(piece):
+            return _BARE_LF.sub(b"\r\n", piece)
+        return piece
+
+    def _check(self, buf: bytearray, start: int, stop: int) -> bool:
+        """Line lengths and (STRICT) bare CR/LF in buf[start:stop], which ends with LF."""
+        limit = self._line
+        p = start
+        while stop - p > limit:
+            q = buf.rfind(b"\n", p, p + limit)
+            if q < 0:
+                self.fail(replies.TEXT_LINE_TOO_LONG)
+                return False
+            p = q + 1
+        if self.mode is CrlfMode.STRICT and (
+            _BARE_LF.search(buf, start, stop) or _BARE_CR.search(buf, start, stop)
+        ):
+            self.fail(replies.BARE_LINE_ENDING)
+            return False
+        return True
+
+    def _partial(self, buf: bytearray, pos: int) -> int:
+        """No LF after pos: wait, unless the line can no longer fit the limit."""
+        allowed = self._line + (1 if self._bol and buf[pos : pos + 1] == b"." else 0)
+        if len(buf) - pos < allowed:
+            return pos
+        self.fail(replies.TEXT_LINE_TOO_LONG)
+        self._bol = False
+        return len(buf) - 1  # the last octet may be the CR of the next CRLF
+
+    def _drain(self, buf: bytearray, pos: int) -> int:
+        """Discard content up to and including the end marker."""
+        if self._bol and buf[pos : pos + 3] == b".\r\n":
+            self.done = True
+            return pos + 3
+        i = buf.find(_END, pos)
+        if i >= 0:
+            self.done = True
+            return i + len(_END)
+        keep = max(pos, len(buf) - (len(_END) - 1))
+        if keep > pos:
+            self._bol = False  # the kept octets carry the CRLF the marker needs
+        return keep

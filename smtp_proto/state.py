@@ -1,0 +1,86 @@
+"""The protocol's states and the verbs each state takes, as tables.
+
+Every legal (state, verb) pair is here; nothing here touches bytes. A verb outside its
+state's row gets 503 5.5.1 from the core.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from typing import Final
+
+
+class State(enum.Enum):
+    """Named for what the server waits for."""
+
+    GREETING = enum.auto()  # ConnectionOpened is owed an answer
+    REFUSED = enum.auto()  # greeting refused with 554: only QUIT is served (RFC 5321 3.1)
+    HELO = enum.auto()  # waiting for HELO/EHLO/LHLO
+    READY = enum.auto()  # greeted, no mail transaction
+    MAIL = enum.auto()  # MAIL accepted
+    RCPT = enum.auto()  # at least one RCPT accepted
+    DATA = enum.auto()  # reading DATA message text
+    BDAT = enum.auto()  # reading the octets of a BDAT chunk
+    CHUNKING = enum.auto()  # between BDAT chunks of one transaction
+    AUTH = enum.auto()  # in a SASL exchange
+    TLS = enum.auto()  # the TLS handshake is owed (after STARTTLS was accepted)
+    CLOSED = enum.auto()
+
+
+class Verb(enum.Enum):
+    """Commands the core knows; anything else is an `UnknownCommand`."""
+
+    HELO = "HELO"
+    EHLO = "EHLO"
+    LHLO = "LHLO"
+    MAIL = "MAIL"
+    RCPT = "RCPT"
+    DATA = "DATA"
+    BDAT = "BDAT"
+    RSET = "RSET"
+    NOOP = "NOOP"
+    QUIT = "QUIT"
+    VRFY = "VRFY"
+    EXPN = "EXPN"
+    HELP = "HELP"
+    AUTH = "AUTH"
+    STARTTLS = "STARTTLS"
+
+
+VERBS: Final[Mapping[str, Verb]] = {v.value: v for v in Verb}
+
+# RFC 5321 4.1.4: these may be used at any time during a session.
+ANYTIME: Final = frozenset(
+    {Verb.HELO, Verb.EHLO, Verb.LHLO, Verb.NOOP, Verb.RSET, Verb.QUIT, Verb.HELP, Verb.VRFY}
+    | {Verb.EXPN}
+)
+
+LEGAL: Final[Mapping[State, frozenset[Verb]]] = {
+    State.HELO: ANYTIME,
+    State.READY: ANYTIME | {Verb.MAIL, Verb.AUTH, Verb.STARTTLS},
+    State.MAIL: ANYTIME | {Verb.RCPT},
+    State.RCPT: ANYTIME | {Verb.RCPT, Verb.DATA, Verb.BDAT},
+    State.CHUNKING: ANYTIME | {Verb.BDAT},
+}
+
+# Commands that need an EHLO/LHLO session: they belong to extensions (RFC 5321 2.2.1).
+EXTENDED_ONLY: Final = frozenset({Verb.AUTH, Verb.STARTTLS, Verb.BDAT})
+
+# RFC 3207 4: with TLS required, only these are served before STARTTLS.
+BEFORE_TLS: Final = frozenset(
+    {Verb.EHLO, Verb.HELO, Verb.LHLO, Verb.NOOP, Verb.RSET, Verb.QUIT, Verb.STARTTLS}
+)
+
+# States in which a mail transaction is open (RSET, HELO/EHLO and the end of a message close it).
+IN_TRANSACTION: Final = frozenset({State.MAIL, State.RCPT, State.CHUNKING})
+
+# Octets each extension adds to MAIL/RCPT lines (RFC 1870 3, RFC 6531 3.4, RFC 4954 5,
+# RFC 3461 5; BODY= as RFC 6152 has none, sized to fit).
+LINE_ALLOWANCE: Final[Mapping[str, int]] = {
+    "SIZE": 26,
+    "8BITMIME": 20,
+    "SMTPUTF8": 10,
+    "AUTH": 500,
+    "DSN": 600,
+}
