@@ -75,8 +75,11 @@ class Probe:
         return keyword in self.active_caps
 
     def require(self, *keywords: str) -> None:
-        """Skip the check unless every keyword is advertised."""
+        """Skip the check unless every keyword is advertised; a keyword offered only after
+        STARTTLS makes the sessions `ready()` opens upgrade to TLS."""
         for keyword in keywords:
+            if keyword in self.caps.secure and keyword not in self.caps.plain:
+                self.upgrade = True
             if not self.has(keyword):
                 raise CheckSkipped(f"{keyword} not advertised")
 
