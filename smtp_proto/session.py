@@ -1,0 +1,453 @@
+"""`SessionDriver`: turns the core's events into hook calls, and hook outcomes into answers.
+
+Written once for every transport: it never waits, reads a socket or starts a thread. A
+transport asks `call_for(event)`, runs the `HookCall` as it likes, and hands the `Outcome`
+back to `apply(event, outcome)`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from smtp_proto import replies
+from smtp_proto.connection import ServerConnection
+from smtp_proto.context import (
+    ENCODING_BODY,
+    Context,
+    EnvelopeContext,
+    MessageContext,
+    Peer,
+    ServerContext,
+)
+from smtp_proto.errors import LocalProtocolError
+from smtp_proto.events import (
+    AuthCredentials,
+    CommandRejected,
+    ConnectionClosed,
+    ConnectionOpened,
+    DataStart,
+    Event,
+    HeadersComplete,
+    Helo,
+    MailFrom,
+    MessageChunk,
+    MessageReceived,
+    RcptTo,
+    RecipientDelivery,
+    SessionReset,
+    StartTlsRequest,
+    UnknownCommand,
+)
+from smtp_proto.handler import HOOKS, Handler, HookCall, Outcome, hook_is_default
+from smtp_proto.logs import LOGGER
+from smtp_proto.replies import Reply
+
+# A greeting may only be 220, 554 or 421 (RFC 5321 4.3.2): a failing on_connect_event closes.
+CONNECT_ERROR: Final = Reply(
+    421, ("Service not available, closing transmission channel",), (4, 3, 0)
+)
+
+# Hooks whose default only accepts: left alone, they need not be called at all.
+_SKIPPABLE: Final = frozenset(HOOKS) - {"on_auth_event", "on_process_line_unknown_event"}
+
+
+def utc_now() -> datetime:
+    """The current time as an aware UTC datetime (the driver's default clock)."""
+    return datetime.now(UTC)
+
+
+def _reply_text(text: str) -> str:
+    """A greeting text from ctx with CR and LF stripped (the seed's rule)."""
+    return text.replace("\r", "").replace("\n", "")
+
+
+def _address(value: object, original: str) -> str:
+    """The address a hook returned (None keeps `original`); TypeError/ValueError if bad."""
+    if value is None:
+        return original
+    if not isinstance(value, str):
+        raise TypeError(f"a hook must return str or None, not {type(value).__name__}")
+    if not value.isprintable():
+        raise ValueError(f"a hook returned an address with control characters: {value!r}")
+    return value
+
+
+_Before = Callable[[Event], "tuple[str, tuple[object, ...]] | None"]
+_After = Callable[[Event, Outcome], None]
+_Hook = tuple[str, tuple[object, ...]]  # hook name and the arguments after ctx
+
+
+class SessionDriver:
+    """Feeds one session's events to a `Handler` and answers the `ServerConnection`.
+
+    `ctx` is updated before a hook runs (data appended, HELO recorded, ...) and after it
+    (rewritten addresses, AUTH state) and reset exactly when the protocol resets. A hook's
+    `SmtpError` becomes its reply; any other exception answers 451 4.3.0 (421 before the
+    greeting) and is logged with its traceback. `clock` gives aware UTC datetimes.
+    """
+
+    def __init__(
+        self,
+        handler: Handler,
+        conn: ServerConnection,
+        *,
+        peer: Peer,
+        session_id: str,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        if inspect.iscoroutinefunction(handler.on_logging_event):
+            raise TypeError("on_logging_event must be a plain def")
+        self.handler = handler
+        self.conn = conn
+        self._clock = clock
+        self._hostname = hostname = conn.config.hostname
+        self._greeting = f"{hostname} {conn.config.greeting}"  # the core's default texts
+        self._helo_greeting = f"{hostname} Hello"
+        self.ctx = Context(
+            ServerContext(
+                local_response=self._greeting,
+                helo_response=self._helo_greeting,
+                local_ip=peer.local_ip,
+                local_host=peer.local_host,
+                local_port=peer.local_port,
+                remote_ip=peer.remote_ip,
+                remote_host=peer.remote_host,
+                remote_port=peer.remote_port,
+                connected=clock(),
+                session_id=session_id,
+            )
+        )
+        self._skip = frozenset(name for name in _SKIPPABLE if hook_is_default(handler, name))
+        self._prepared: Event | None = None  # the event call_for() last prepared
+        self._call: HookCall | None = None  # the call handed out for it
+        self._discarding = False  # a hook refused the message being received
+        self._lmtp = False
+        self._previous_helo = ("", "")
+        self._before: dict[type[Event], Callable[[Any], _Hook | None]] = {
+            ConnectionOpened: self._before_connect,
+            Helo: self._before_helo,
+            AuthCredentials: self._before_auth,
+            MailFrom: self._before_mail,
+            RcptTo: lambda e: ("on_rcpt_to_event", (e.address,)),
+            DataStart: self._before_data,
+            MessageChunk: self._before_chunk,
+            HeadersComplete: self._before_headers,
+            MessageReceived: self._before_message,
+            RecipientDelivery: lambda e: ("on_lmtp_delivery_event", (e.address, e.index)),
+            UnknownCommand: lambda e: ("on_process_line_unknown_event", (e.line,)),
+            StartTlsRequest: lambda e: ("on_starttls_event", ()),
+            ConnectionClosed: lambda e: ("on_disconnect_event", ()),
+        }
+        self._after: dict[type[Event], Callable[[Any, Outcome], None]] = {
+            ConnectionOpened: self._after_connect,
+            Helo: self._after_helo,
+            AuthCredentials: self._after_auth,
+            MailFrom: self._after_mail,
+            RcptTo: self._after_rcpt,
+            DataStart: self._after_data,
+            MessageChunk: self._after_content,
+            HeadersComplete: self._after_content,
+            MessageReceived: self._after_message,
+            RecipientDelivery: self._after_delivery,
+            UnknownCommand: self._after_unknown,
+            StartTlsRequest: self._after_starttls,
+            CommandRejected: self._after_rejected,
+            SessionReset: self._after_reset,
+            ConnectionClosed: self._after_closed,
+        }
+
+    # The transport's verbs ------------------------------------------------------------------
+
+    def call_for(self, event: Event) -> HookCall | None:
+        """The hook to run for `event` (ctx already updated for it), or None when none is due."""
+        self._prepare(event)
+        return self._call
+
+    def apply(self, event: Event, outcome: Outcome | None) -> None:
+        """Update ctx from `event` and the hook's `outcome`, then answer the connection.
+
+        `outcome` must be the result of the `HookCall` that `call_for(event)` returned
+        (None when it returned None); LocalProtocolError otherwise.
+        """
+        self._prepare(event)
+        if self._call is not None and outcome is None:
+            raise LocalProtocolError("apply() needs the Outcome of the HookCall for this event")
+        self._prepared = self._call = None
+        after = self._after.get(type(event))
+        if after is not None:
+            after(event, outcome or Outcome())
+
+    def handle(self, event: Event) -> None:
+        """Run the hook for `event` in place (sync hooks only) and apply its outcome."""
+        call = self.call_for(event)
+        self.apply(event, call.run() if call is not None else None)
+
+    def tls_established(self) -> None:
+        """The TLS handshake after STARTTLS is done: tell the core and record the time."""
+        self.conn.tls_established()
+        self.ctx.server.encrypted = self._clock()
+        self.log(logging.DEBUG, "TLS established")
+
+    def log(self, level: int, message: str, err: BaseException | None = None) -> None:
+        """Log through the handler's `on_logging_event` (transports log sessions this way)."""
+        try:
+            self.handler.on_logging_event(self.ctx, level, message, err)
+        except Exception:
+            LOGGER.exception("[%s] on_logging_event failed", self.ctx.server.session_id)
+
+    # Shared steps ---------------------------------------------------------------------------
+
+    def _prepare(self, event: Event) -> None:
+        if self._prepared is event:
+            return
+        self._prepared, self._call = event, None
+        before = self._before.get(type(event))
+        hook = before(event) if before is not None else None
+        if hook is None or hook[0] in self._skip:
+            return
+        name, args = hook
+        func = getattr(self.handler, name)
+        self._call = HookCall(func, (self.ctx, *args), name in self.handler.async_hooks)
+
+    def _refusal(self, what: str, outcome: Outcome) -> Reply | None:
+        """The error reply `outcome` asks for (logged), or None when the hook succeeded."""
+        if outcome.reply is not None:
+            reason = f" ({outcome.error})" if outcome.error is not None else ""
+            self.log(logging.INFO, f"{what} refused: {_show(outcome.reply)}{reason}", outcome.error)
+            return outcome.reply
+        if outcome.error is not None:
+            err = outcome.error
+            self.log(logging.ERROR, f"{what} failed: {type(err).__name__}: {err}", err)
+            return replies.LOCAL_ERROR
+        return None
+
+    def _failed(self, what: str, err: Exception) -> Reply | None:
+        return self._refusal(what, Outcome(error=err))
+
+    def _answer(self, refusal: Reply | None, accept_with: Reply | None = None) -> None:
+        if refusal is None:
+            self.conn.accept(accept_with)
+        else:
+            self.ctx.server.exceptions += 1
+            self.conn.reject(refusal)
+
+    def _answer_auth(self, refusal: Reply | None) -> None:
+        if refusal is None:
+            self.conn.accept()
+        else:
+            self.conn.reject(refusal)  # counted when the core reports it (CommandRejected)
+
+    # Before the hooks -----------------------------------------------------------------------
+
+    def _before_connect(self, event: ConnectionOpened) -> _Hook:
+        server = self.ctx.server
+        if event.encrypted:  # implicit TLS (RFC 8314): encrypted from the start
+            server.encrypted = server.connected
+        self.log(
+            logging.DEBUG,
+            f"connection from {server.remote_host} [{server.remote_ip}]:{server.remote_port}"
+            f" to [{server.local_ip}]:{server.local_port}",
+        )
+        return ("on_connect_event", ())
+
+    def _before_helo(self, event: Helo) -> _Hook:
+        self._lmtp = event.lmtp
+        self._previous_helo = (self.ctx.server.helo, self.ctx.server.helo_verb)
+        server = self.ctx.server
+        server.helo = event.hostname
+        server.helo_verb = "LHLO" if event.lmtp else "EHLO" if event.extended else "HELO"
+        if server.helo_response == self._helo_greeting:  # not changed by a hook: the default
+            self._helo_greeting = server.helo_response = self._helo_text(event.hostname)
+        return ("on_helo_event", (event.hostname,))
+
+    def _before_auth(self, event: AuthCredentials) -> _Hook:
+        self.ctx.server.auth_credentials = event
+        return ("on_auth_event", (event.authorization_id, event.authentication_id, event.secret))
+
+    def _before_mail(self, event: MailFrom) -> _Hook:
+        envelope = self.ctx.envelope
+        envelope.mail_params = event.params
+        body = event.params.body
+        envelope.encoding_body = ENCODING_BODY[body] if body is not None else ""
+        envelope.encoding_utf8 = "utf8" if event.params.smtputf8 else ""
+        return ("on_mail_from_event", (event.address,))
+
+    def _before_data(self, event: DataStart) -> _Hook:
+        server = self.ctx.server
+        server.messages += 1
+        self.ctx.message = MessageContext(
+            queue_id=f"{server.session_id}.{server.messages}", received=self._clock()
+        )
+        self._discarding = False
+        return ("on_message_data_start_event", ())
+
+    def _before_chunk(self, event: MessageChunk) -> _Hook | None:
+        if self._discarding:
+            return None
+        self.ctx.message.data += event.data
+        return ("on_message_data_receiving_event", ())
+
+    def _before_headers(self, event: HeadersComplete) -> _Hook | None:
+        if self._discarding:
+            return None
+        self.ctx.message.headers_complete = True
+        self.ctx.message.headers = event.headers
+        return ("on_message_data_headers_event", ())
+
+    def _before_message(self, event: MessageReceived) -> _Hook:
+        message = self.ctx.message
+        message.delivered = self._clock()
+        message.bytesize = len(message.data)
+        return ("on_message_data_event", ())
+
+    # After the hooks ------------------------------------------------------------------------
+
+    def _after_connect(self, event: ConnectionOpened, outcome: Outcome) -> None:
+        refusal = self._refusal("connection", outcome)
+        greeting = None
+        if refusal is None:
+            try:
+                greeting = self._custom(220, self.ctx.server.local_response, self._greeting)
+            except ValueError as err:
+                refusal = self._failed("connection", err)
+        if refusal is replies.LOCAL_ERROR:
+            refusal = CONNECT_ERROR
+        self._answer(refusal, greeting)
+
+    def _after_helo(self, event: Helo, outcome: Outcome) -> None:
+        server = self.ctx.server
+        what = f"{server.helo_verb} {event.hostname}"
+        refusal = self._refusal(what, outcome)
+        text = None
+        if refusal is None:
+            try:
+                text = self._custom(250, server.helo_response, self._helo_greeting)
+            except ValueError as err:
+                refusal = self._failed(what, err)
+        if refusal is not None:
+            server.helo, server.helo_verb = self._previous_helo
+        else:
+            self.log(logging.DEBUG, f"{what} accepted")
+        self._answer(refusal, text)
+
+    def _after_auth(self, event: AuthCredentials, outcome: Outcome) -> None:
+        server = self.ctx.server
+        server.auth_credentials = None  # the secret stays no longer than the hook runs
+        what = f"AUTH {event.mechanism} for {event.authentication_id!r}"
+        refusal = self._refusal(what, outcome)
+        if refusal is None:
+            fallback = event.authorization_id or event.authentication_id
+            try:
+                authorization_id = _address(outcome.value, fallback)
+            except (TypeError, ValueError) as err:
+                refusal = self._failed(what, err)
+            else:
+                server.authorization_id = authorization_id
+                server.authentication_id = event.authentication_id
+                server.authenticated = self._clock()
+                self.log(logging.DEBUG, f"{what} accepted as {authorization_id!r}")
+        self._answer_auth(refusal)
+
+    def _after_mail(self, event: MailFrom, outcome: Outcome) -> None:
+        what = f"MAIL FROM <{event.address}>"
+        refusal = self._refusal(what, outcome)
+        if refusal is None:
+            try:
+                self.ctx.envelope.mail_from = _address(outcome.value, event.address)
+            except (TypeError, ValueError) as err:
+                refusal = self._failed(what, err)
+        if refusal is not None:
+            self.ctx.envelope = EnvelopeContext()
+        self._answer(refusal)
+
+    def _after_rcpt(self, event: RcptTo, outcome: Outcome) -> None:
+        what = f"RCPT TO <{event.address}>"
+        refusal = self._refusal(what, outcome)
+        if refusal is None:
+            try:
+                address = _address(outcome.value, event.address)
+            except (TypeError, ValueError) as err:
+                refusal = self._failed(what, err)
+            else:
+                self.ctx.envelope.rcpt_to.append(address)
+                self.ctx.envelope.rcpt_params.append(event.params)
+        self._answer(refusal)
+
+    def _after_data(self, event: DataStart, outcome: Outcome) -> None:
+        refusal = self._refusal("BDAT" if event.bdat else "DATA", outcome)
+        if refusal is not None:
+            self.ctx.message = MessageContext()
+        self._answer(refusal)
+
+    def _after_content(self, event: MessageChunk | HeadersComplete, outcome: Outcome) -> None:
+        refusal = self._refusal(f"message {self.ctx.message.queue_id}", outcome)
+        if refusal is None:
+            return
+        self._discarding = True
+        self.ctx.message.data = bytearray()  # nothing more is kept of a refused message
+        if refusal.closes:
+            self.ctx.server.exceptions += 1
+            self.conn.abort(refusal)  # a 421 need not wait for the end of the data
+        else:
+            self.conn.discard_message(refusal)  # counted when the core reports it
+
+    def _after_message(self, event: MessageReceived, outcome: Outcome) -> None:
+        refusal = self._refusal(f"message {self.ctx.message.queue_id}", outcome)
+        if refusal is None:
+            envelope, message = self.ctx.envelope, self.ctx.message
+            recipients = ",".join(f"<{r}>" for r in envelope.rcpt_to)
+            self.log(
+                logging.INFO,
+                f"accepted {message.queue_id} from=<{envelope.mail_from}> to={recipients}"
+                f" size={message.bytesize}",
+            )
+        self._answer(refusal)
+        if refusal is not None or not self._lmtp:
+            self.ctx.reset()  # the transaction is over (RFC 5321 4.1.1.4)
+
+    def _after_delivery(self, event: RecipientDelivery, outcome: Outcome) -> None:
+        refusal = self._refusal(f"delivery to <{event.address}>", outcome)
+        self._answer(refusal)
+        if event.index >= len(self.ctx.envelope.rcpt_to) - 1:
+            self.ctx.reset()
+
+    def _after_unknown(self, event: UnknownCommand, outcome: Outcome) -> None:
+        self._answer(self._refusal(f"command {event.verb!r}", outcome))
+
+    def _after_starttls(self, event: StartTlsRequest, outcome: Outcome) -> None:
+        self._answer(self._refusal("STARTTLS", outcome))
+
+    def _after_rejected(self, event: CommandRejected, outcome: Outcome) -> None:
+        if event.reply.is_error:
+            self.ctx.server.exceptions += 1
+        self.log(logging.DEBUG, f"{event.command} refused by the server: {_show(event.reply)}")
+
+    def _after_reset(self, event: SessionReset, outcome: Outcome) -> None:
+        self._discarding = False
+        self.ctx.reset(full=event.full)
+
+    def _after_closed(self, event: ConnectionClosed, outcome: Outcome) -> None:
+        self._refusal("disconnect", outcome)
+        how = "by the client" if event.by_client else "by the server"
+        self.log(logging.DEBUG, f"connection closed {how}")
+
+    def _helo_text(self, client: str) -> str:
+        """The first line the core sends for HELO/EHLO/LHLO when none is given."""
+        if client.isascii() and client.isprintable() and len(client) <= 255:
+            return f"{self._hostname} Hello {client}"
+        return f"{self._hostname} Hello"
+
+    @staticmethod
+    def _custom(code: int, text: str, default: str) -> Reply | None:
+        """The reply for a greeting text a hook changed, or None to keep the core's own."""
+        cleaned = _reply_text(text)
+        return None if cleaned == default else Reply(code, (cleaned,))
+
+
+def _show(reply: Reply) -> str:
+    enhanced = "{}.{}.{} ".format(*reply.enhanced) if reply.enhanced else ""
+    return f"{reply.code} {enhanced}{' '.join(reply.lines)}"
