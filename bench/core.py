@@ -12,6 +12,7 @@ import platform
 import statistics
 import time
 from collections.abc import Callable
+from functools import partial
 
 from smtp_proto import (
     NEED_DATA,
@@ -85,11 +86,11 @@ def main() -> None:
     for size in (100 * 1024, 10 * 1024 * 1024):
         body = message(size)
         wire = session_bytes(body)
-        count = best(lambda b=body: b.count(b"\n"), args.repeat * 3)
+        count = best(partial(body.count, b"\n"), args.repeat * 3)
         print(f"{size // 1024:>6} KiB count(b'\\n') pass: {len(body) / count / 1e6:8.0f} MB/s")
         for mode in CrlfMode:
             cfg = ServerConfig(limits=config.limits, crlf_mode=mode)
-            secs = best(lambda c=cfg, w=wire: run_session(c, w), args.repeat)
+            secs = best(partial(run_session, cfg, wire), args.repeat)
             ratio = count / secs
             print(
                 f"{size // 1024:>6} KiB {mode.name:<6}: {len(body) / secs / 1e6:8.0f} MB/s"
