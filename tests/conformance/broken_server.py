@@ -27,6 +27,7 @@ class Faults:
     yes_to_everything: bool = False  # 250 to every command but DATA
     bare_lf_ends_data: bool = False  # "\n.\n", "\r\n.\n", "\n.\r\n" end the message
     keeps_plaintext_after_starttls: bool = False  # CVE-2011-0411
+    keeps_dot_stuffing: bool = False  # stores "..x" lines as sent
 
 
 class _Session:
@@ -79,9 +80,11 @@ class _Session:
             self.greeted, self.mail, self.rcpts = True, False, 0
             offer = "" if self.tls or self.server.tls is None else "250-STARTTLS\r\n"
             self.send(f"250-broken.test\r\n{offer}250 PIPELINING" if verb == "EHLO" else "250 hi")
-        elif verb in ("NOOP", "HELP", "RSET", "VRFY") and (arg == "" or verb != "RSET"):
+        elif verb in ("NOOP", "HELP") or (verb == "RSET" and not arg):
             self.mail, self.rcpts = (False, 0) if verb == "RSET" else (self.mail, self.rcpts)
-            self.send({"HELP": "214 see RFC 5321", "VRFY": "252 cannot verify"}.get(verb, "250 OK"))
+            self.send("214 see RFC 5321" if verb == "HELP" else "250 OK")
+        elif verb == "VRFY":
+            self.send("252 cannot verify" if arg else "501 syntax")
         elif verb == "STARTTLS":
             self.starttls(arg)
         elif verb == "MAIL" and self.greeted and not self.mail and arg.startswith("FROM:<"):
@@ -125,9 +128,16 @@ class _Session:
                 raise ConnectionError("closed in DATA")
             content += more
         self.buffer = content[stop:]
-        self.server.store(content[2:pos] + b"\r\n")
+        self.server.store(self.unstuff(content[2:pos] + b"\r\n"))
         self.mail, self.rcpts = False, 0
         self.send("250 stored")
+
+    def unstuff(self, message: bytes) -> bytes:
+        if self.faults.keeps_dot_stuffing:
+            return message
+        # RFC 5321 4.5.2: drop the first dot of a line that starts with one.
+        lines = message.split(b"\r\n")
+        return b"\r\n".join(line[1:] if line.startswith(b".") else line for line in lines)
 
 
 class BrokenServer:

@@ -13,6 +13,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.handlers import Mailbox
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
+from conformance.pytest_plugin import known_failures
 from conformance.registry import select
 from conformance.runner import run_checks
 from conformance.target import Target
@@ -40,16 +41,6 @@ def _authenticate(
         PASSWORD.encode(),
     )
     return AuthResult(success=ok, handled=False)  # handled=False: aiosmtpd sends the 535
-
-
-def known_failures() -> set[str]:
-    """Check ids listed in the reviewed file (text before each '#')."""
-    ids = set()
-    for line in KNOWN.read_text(encoding="utf-8").splitlines():
-        check_id = line.split("#", 1)[0].strip()
-        if check_id:
-            ids.add(check_id)
-    return ids
 
 
 @pytest.fixture
@@ -92,4 +83,4 @@ def test_known_file_lists_each_check_once_with_a_reason() -> None:
 def test_aiosmtpd_fails_exactly_the_reviewed_checks(aiosmtpd_target: Target) -> None:
     results = run_checks(aiosmtpd_target, select())
     failed = {r.id for r in results if r.verdict is Verdict.FAIL}
-    assert failed == known_failures()
+    assert failed == known_failures("aiosmtpd")

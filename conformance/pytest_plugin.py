@@ -1,0 +1,94 @@
+"""pytest entry: one parametrised test per conformance check, against a server fixture.
+
+In a test module (or a root conftest via ``pytest_plugins = ["conformance.pytest_plugin"]``)::
+
+    from conformance.pytest_plugin import Check, Target, assert_check, pytest_generate_tests
+
+    CONFORMANCE_SELECT = ["rfc5321", "smuggling"]  # optional; default: every non-slow check
+
+    @pytest.fixture(scope="module")
+    def conformance_target() -> Iterator[Target]:
+        with start_my_server() as server:
+            yield Target("127.0.0.1", server.port, user="u", password="p")
+
+    def test_conformance(conformance_target: Target, conformance_check: Check) -> None:
+        assert_check(conformance_target, conformance_check)
+
+Each check becomes a test named by its id; a skipped check is a pytest skip.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import pytest
+
+from conformance.registry import Check, select
+from conformance.report import failure_details
+from conformance.runner import discover, health_check, run_check
+from conformance.target import Target
+from conformance.verdict import CheckFailed, CheckResult, Verdict
+
+__all__ = [
+    "Check",
+    "Target",
+    "assert_check",
+    "known_failures",
+    "pytest_generate_tests",
+    "selected_checks",
+]
+
+FIXTURE = "conformance_check"
+KNOWN_DIR = Path(__file__).parent / "known"
+
+
+def selected_checks(names: Iterable[str] = (), *, slow: bool = False) -> list[Check]:
+    """The checks a module selects (group names, ids, or prefixes ending in "*")."""
+    return select(names, slow=slow)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parametrise `conformance_check` with every selected check, ids as test ids.
+
+    A module may set CONFORMANCE_SELECT (names) and CONFORMANCE_SLOW (bool).
+    """
+    if FIXTURE not in metafunc.fixturenames:
+        return
+    names = getattr(metafunc.module, "CONFORMANCE_SELECT", ())
+    slow = bool(getattr(metafunc.module, "CONFORMANCE_SLOW", False))
+    checks = selected_checks(names, slow=slow)
+    metafunc.parametrize(FIXTURE, checks, ids=[c.id for c in checks])
+
+
+def _explain(result: CheckResult) -> str:
+    head = f"{result.id} ({result.rfc}): {result.title}"
+    return "\n".join([head, *failure_details(result)])
+
+
+def assert_check(target: Target, check: Check, *, health: bool = True) -> CheckResult:
+    """Run one check; pytest-skip on SKIP, pytest-fail with the exchange on FAIL.
+
+    With `health`, the server must then still complete a transaction.
+    """
+    try:
+        caps = discover(target)
+    except (CheckFailed, OSError) as err:
+        pytest.fail(f"cannot reach {target.host}:{target.port}: {err}")
+    result = run_check(target, caps, check)
+    if result.verdict is Verdict.FAIL:
+        pytest.fail(_explain(result), pytrace=False)
+    if health:
+        after = run_check(target, caps, health_check(check.group))
+        if after.verdict is Verdict.FAIL:
+            pytest.fail(f"after {check.id}: " + _explain(after), pytrace=False)
+    if result.verdict is Verdict.SKIP:
+        pytest.skip(f"{check.id}: {result.reason}")
+    return result
+
+
+def known_failures(name: str) -> frozenset[str]:
+    """Check ids in the reviewed list conformance/known/<name>.txt (text before '#')."""
+    text = (KNOWN_DIR / f"{name}.txt").read_text(encoding="utf-8")
+    ids = (line.split("#", 1)[0].strip() for line in text.splitlines())
+    return frozenset(i for i in ids if i)
