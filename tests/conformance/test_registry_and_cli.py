@@ -1,0 +1,159 @@
+"""Check selection, the target address syntax, the text and JSON reports and the CLI."""
+
+from __future__ import annotations
+
+import json
+import re
+import ssl
+from pathlib import Path
+
+import pytest
+from broken_server import BrokenServer, Faults
+
+from conformance.cli import main
+from conformance.registry import all_groups, select
+from conformance.target import parse_hostport
+
+GROUP_NAMES = [
+    "rfc5321",
+    "rfc1870",
+    "rfc2034",
+    "rfc2920",
+    "rfc3030",
+    "rfc3207",
+    "rfc4954",
+    "rfc6152",
+    "rfc6531",
+    "rfc3461",
+    "smuggling",
+    "robustness",
+    "slow",
+]
+
+
+def test_groups_come_in_report_order_with_slow_last() -> None:
+    assert [g.name for g in all_groups()] == GROUP_NAMES
+
+
+def test_every_check_has_a_unique_id_in_its_group_and_cites_an_rfc() -> None:
+    checks = select(slow=True)
+    assert len(checks) >= 80
+    assert len({c.id for c in checks}) == len(checks)
+    for c in checks:
+        assert re.fullmatch(r"[a-z0-9]+\.[a-z0-9-]+", c.id), c.id
+        assert c.id.startswith(c.group + ".")
+        assert "RFC" in c.rfc, c.id
+        assert c.title
+
+
+def test_slow_group_is_opt_in() -> None:
+    assert not any(c.group == "slow" for c in select())
+    assert any(c.group == "slow" for c in select(slow=True))
+    assert [c.group for c in select(["slow"])] == ["slow"] * 3
+
+
+def test_select_by_group_id_and_prefix_in_suite_order() -> None:
+    names = [
+        "smuggling.command-bare-cr",
+        "rfc1870",
+        "smuggling.data-lf-*",
+        "rfc1870.mail-size-zero",
+    ]
+    ids = [c.id for c in select(names)]
+    assert ids == [
+        "rfc1870.ehlo-parameter",
+        "rfc1870.mail-size-under",
+        "rfc1870.mail-size-at-limit",
+        "rfc1870.mail-size-over",
+        "rfc1870.mail-size-invalid",
+        "rfc1870.mail-size-empty",
+        "rfc1870.mail-size-zero",
+        "rfc1870.content-over-limit",
+        "smuggling.data-lf-dot-lf",
+        "smuggling.data-lf-dot-crlf",
+        "smuggling.data-lf-dot-cr",
+        "smuggling.command-bare-cr",
+    ]
+
+
+def test_select_unknown_name_is_an_error() -> None:
+    with pytest.raises(ValueError, match="no check or group named 'rfc9999'"):
+        select(["rfc9999"])
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("127.0.0.1:25", ("127.0.0.1", 25)),
+        ("[::1]:2525", ("::1", 2525)),
+        ("mx:65535", ("mx", 65535)),
+    ],
+)
+def test_parse_hostport(text: str, expected: tuple[str, int]) -> None:
+    assert parse_hostport(text) == expected
+
+
+@pytest.mark.parametrize("text", ["localhost", ":25", "mx:", "mx:0", "mx:65536", "mx:x"])
+def test_parse_hostport_refuses(text: str) -> None:
+    with pytest.raises(ValueError, match="expected HOST:PORT"):
+        parse_hostport(text)
+
+
+def test_cli_list_prints_one_line_per_check(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--list", "--select", "rfc6531"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 6
+    assert lines[0].split()[:3] == ["rfc6531.mail-smtputf8", "RFC", "6531"]
+
+
+def test_cli_unknown_selection_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["127.0.0.1:25", "--select", "nothing"])
+    assert exited.value.code == 2
+    assert "no check or group named 'nothing'" in capsys.readouterr().err
+
+
+def test_cli_unreachable_server_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
+    with BrokenServer() as server:
+        port = server.port
+    assert main([f"127.0.0.1:{port}", "--timeout", "1"]) == 1
+    assert capsys.readouterr().err.startswith(f"cannot grade 127.0.0.1:{port}: cannot connect")
+
+
+def test_cli_clean_run_exits_0_with_group_summary(
+    capsys: pytest.CaptureFixture[str], tls_context: ssl.SSLContext
+) -> None:
+    with BrokenServer(tls=tls_context) as server:
+        status = main([f"127.0.0.1:{server.port}", "--select", "rfc3207", "--timeout", "2"])
+    out = capsys.readouterr().out
+    assert status == 0
+    assert out.startswith(f"SMTP conformance of 127.0.0.1:{server.port}: 8 checks\n\nrfc3207\n")
+    assert "  PASS  rfc3207.starttls " in out
+    assert "  == rfc3207: 8 passed, 0 failed, 0 skipped; server healthy afterwards" in out
+    assert out.endswith("Summary: 8 passed, 0 failed, 0 skipped\n")
+
+
+def test_cli_failures_show_the_exchange_and_json_is_written(
+    capsys: pytest.CaptureFixture[str], tls_context: ssl.SSLContext, tmp_path: Path
+) -> None:
+    report = tmp_path / "report.json"
+    faults = Faults(keeps_plaintext_after_starttls=True)
+    with BrokenServer(faults, tls=tls_context) as server:
+        argv = [f"127.0.0.1:{server.port}", "--select", "rfc3207.plaintext-injection"]
+        status = main([*argv, "--json", str(report), "--timeout", "2"])
+    out = capsys.readouterr().out
+    assert status == 1
+    assert "  FAIL  rfc3207.plaintext-injection " in out
+    assert "        why: the injected NOOP was answered under TLS: 250 OK" in out
+    assert "        C: STARTTLS\\r\\nNOOP\\r\\n" in out
+    assert out.endswith("Failed: rfc3207.plaintext-injection\n")
+    document = json.loads(report.read_text(encoding="utf-8"))
+    assert document["summary"] == {"pass": 0, "fail": 1, "skip": 0}
+    assert document["groups"] == {"rfc3207": {"pass": 0, "fail": 1, "skip": 0}}
+    first, health = document["results"]
+    assert (first["id"], first["verdict"], first["rfc"]) == (
+        "rfc3207.plaintext-injection",
+        "fail",
+        "RFC 3207 4.2, CVE-2011-0411",
+    )
+    assert (health["id"], health["verdict"]) == ("rfc3207.health", "pass")
