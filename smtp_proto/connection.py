@@ -314,8 +314,7 @@ class ServerConnection(Commands):
         if nl < 0:
             if len(buf) - pos < self._max_line:
                 return False
-            self._skip_line = len(buf) - pos  # too long for any command: drop it
-            self._pos = len(buf)
+            self._skip_line = 0  # too long for any command: drop it up to its LF
             return True
         end = nl - 1 if nl > pos and buf[nl - 1] == 0x0D else nl
         raw = bytes(buf[pos:end])
@@ -328,14 +327,14 @@ class ServerConnection(Commands):
     def _step_skip_line(self) -> bool:
         buf, pos = self._buf, self._pos
         nl = buf.find(b"\n", pos)
-        if nl < 0:
-            if pos == len(buf):
-                return False
-            self._skip_line += len(buf) - pos
-            self._pos = len(buf)
-            if self._skip_line > self.config.limits.line_buffer:
-                self._refuse("", replies.LINE_NEVER_ENDS)
+        stop = len(buf) if nl < 0 else nl
+        self._skip_line += stop - pos  # counted the same whatever the reads
+        self._pos = stop
+        if self._skip_line > self.config.limits.line_buffer:
+            self._refuse("", replies.LINE_NEVER_ENDS)
             return True
+        if nl < 0:
+            return stop > pos
         self._skip_line = -1
         self._pos = nl + 1
         if self._state is State.AUTH:
