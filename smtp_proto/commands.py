@@ -254,6 +254,10 @@ class Commands:
         return DataStart(bdat=False)
 
     def _bdat(self, arg: str) -> Handled:
+        if not self.config.chunking:
+            self._refuse("BDAT", replies.NOT_IMPLEMENTED)
+            self._skip_chunk(arg)  # its octets are still never read as commands
+            return None
         parsed = parse_bdat(arg)
         if parsed is None:
             self._refuse("BDAT", replies.BAD_BDAT)
