@@ -13,7 +13,7 @@ import threading
 from pathlib import Path
 
 from smtp_proto.context import Context
-from smtp_proto.handler import Handler
+from smtp_proto.handler import Handler, MaybeAwaitable
 
 
 def _clean(text: str) -> str:
@@ -77,8 +77,13 @@ class MaildirHandler(Handler):
         self._maildir = mailbox.Maildir(self.path, create=True)
         self._lock = threading.Lock()
 
-    def on_message_data_event(self, ctx: Context) -> None:
-        """Write the message with its Received header; an OSError answers 451, never 250."""
+    def on_message_data_event(self, ctx: Context) -> MaybeAwaitable[None]:
+        """Store the message (see `store`); an OSError answers 451, never 250."""
+        self.store(ctx)
+        return None
+
+    def store(self, ctx: Context) -> str:
+        """Write the message in `ctx` with its Received header; returns the Maildir key."""
         hostname = self.hostname or ctx.server.local_host
         content = received_header(ctx, hostname=hostname) + bytes(ctx.message.data)
         if ctx.envelope.encoding_body != "binarymime":
@@ -86,3 +91,4 @@ class MaildirHandler(Handler):
         with self._lock:
             key = self._maildir.add(content)
         self.on_logging_event(ctx, logging.DEBUG, f"{ctx.message.queue_id} stored as {key}")
+        return key

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from smtp_proto.context import Context
-from smtp_proto.handler import Handler
+from smtp_proto.handler import Handler, MaybeAwaitable
 from smtp_proto.params import MailParams, RcptParams
 
 
@@ -60,11 +60,17 @@ class SinkHandler(Handler):
         self._lock = threading.Lock()
         self._messages: list[StoredMessage] = []
 
-    def on_message_data_event(self, ctx: Context) -> None:
-        """Keep a snapshot of the message; the 250 follows."""
+    def on_message_data_event(self, ctx: Context) -> MaybeAwaitable[None]:
+        """Keep the message (see `keep`); the 250 follows."""
+        self.keep(ctx)
+        return None
+
+    def keep(self, ctx: Context) -> StoredMessage:
+        """Keep a snapshot of the message in `ctx` (for overrides, also `async def` ones)."""
         stored = StoredMessage.from_context(ctx)
         with self._lock:
             self._messages.append(stored)
+        return stored
 
     @property
     def messages(self) -> list[StoredMessage]:
