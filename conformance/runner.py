@@ -40,6 +40,7 @@ def run_check(target: Target, caps: Capabilities, check: Check) -> CheckResult:
     probe = Probe(target, caps, upgrade=upgrade)
     verdict, reason = Verdict.PASS, ""
     try:
+        probe.require(*check.needs)
         check.run(probe)
     except CheckSkipped as skip:
         verdict, reason = Verdict.SKIP, str(skip)
