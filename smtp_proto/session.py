@@ -76,8 +76,6 @@ def _address(value: object, original: str) -> str:
     return value
 
 
-_Before = Callable[[Event], "tuple[str, tuple[object, ...]] | None"]
-_After = Callable[[Event, Outcome], None]
 _Hook = tuple[str, tuple[object, ...]]  # hook name and the arguments after ctx
 
 
@@ -215,10 +213,12 @@ class SessionDriver:
 
     def _refusal(self, what: str, outcome: Outcome) -> Reply | None:
         """The error reply `outcome` asks for (logged), or None when the hook succeeded."""
-        if outcome.reply is not None:
-            reason = f" ({outcome.error})" if outcome.error is not None else ""
-            self.log(logging.INFO, f"{what} refused: {_show(outcome.reply)}{reason}", outcome.error)
-            return outcome.reply
+        reply = outcome.reply
+        if reply is not None:
+            note = str(outcome.error) if outcome.error is not None else ""
+            reason = f" ({note})" if note and note != f"{reply.code} {reply.lines[0]}" else ""
+            self.log(logging.INFO, f"{what} refused: {_show(reply)}{reason}", outcome.error)
+            return reply
         if outcome.error is not None:
             err = outcome.error
             self.log(logging.ERROR, f"{what} failed: {type(err).__name__}: {err}", err)

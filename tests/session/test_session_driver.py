@@ -476,3 +476,26 @@ def test_log_routes_through_the_logging_hook() -> None:
     driver = make_driver(Collect())
     driver.log(logging.WARNING, "idle time-out")
     assert got == [(logging.WARNING, "idle time-out", None)]
+
+
+def test_refusals_are_logged_at_info_with_the_log_text(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="smtp_proto")
+
+    class Traps(Handler):
+        def on_rcpt_to_event(self, ctx: Context, rcpt_to: str) -> None:
+            if rcpt_to.startswith("trap"):
+                raise Smtpd550Error(log="spam trap hit")
+            raise Smtpd550Error
+
+    pump(
+        make_driver(Traps()),
+        b"EHLO c.example\r\nMAIL FROM:<a@b.test>\r\n"
+        b"RCPT TO:<trap@d.test>\r\nRCPT TO:<x@d.test>\r\n",
+    )
+    assert [r.getMessage() for r in caplog.records] == [
+        "[S1] RCPT TO <trap@d.test> refused: 550 5.1.1 Requested action not taken: mailbox"
+        " unavailable (spam trap hit)",
+        "[S1] RCPT TO <x@d.test> refused: 550 5.1.1 Requested action not taken: mailbox"
+        " unavailable",
+    ]
+    assert all(r.exc_info is None for r in caplog.records)
