@@ -28,6 +28,8 @@ class Faults:
     bare_lf_ends_data: bool = False  # "\n.\n", "\r\n.\n", "\n.\r\n" end the message
     keeps_plaintext_after_starttls: bool = False  # CVE-2011-0411
     keeps_dot_stuffing: bool = False  # stores "..x" lines as sent
+    dies_on_nul: bool = False  # a NUL in a command stops the whole server
+    idle_timeout: float | None = None  # seconds of silence before 421 and close
 
 
 class _Session:
@@ -56,10 +58,17 @@ class _Session:
         return line
 
     def run(self) -> None:
+        self.sock.settimeout(self.faults.idle_timeout)
         self.send("220 broken.test ESMTP")
-        while (line := self.read_line()) is not None:
-            if not self.dispatch(line):
-                return
+        try:
+            while (line := self.read_line()) is not None:
+                if b"\0" in line and self.faults.dies_on_nul:
+                    self.server.crash()
+                    return
+                if not self.dispatch(line):
+                    return
+        except TimeoutError:
+            self.send("421 idle too long")
 
     def dispatch(self, line: bytes) -> bool:
         verb, _, arg = line.decode("latin-1").partition(" ")
@@ -170,6 +179,11 @@ class BrokenServer:
             name = f"msg{self._count:05d}.eml"
         (self.store_dir / name).write_bytes(message)
 
+    def crash(self) -> None:
+        """Stop accepting connections, as a crashed server would."""
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)
+
     def _accept(self) -> None:
         while True:
             try:
@@ -201,7 +215,7 @@ class BrokenServer:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept()
+        self.crash()  # wakes the blocked accept()
         self._listener.close()
         self._acceptor.join()
         with self._lock:

@@ -82,3 +82,40 @@ def test_yes_to_everything_fails_every_refusal_check(
     got = verdicts(Faults(yes_to_everything=yes), REFUSALS, tls_context, tmp_path / "store")
     expected = set(REFUSALS) - {"rfc5321.noop", "rfc5321.quit"} if yes else set()
     assert got[Verdict.FAIL] == expected
+
+
+def test_idle_sessions_closed_with_421_pass_the_slow_group(
+    tls_context: ssl.SSLContext, tmp_path: Path
+) -> None:
+    store = tmp_path / "store"
+    store.mkdir()
+    with BrokenServer(Faults(idle_timeout=0.2), tls=tls_context, store=store) as server:
+        target = Target("127.0.0.1", server.port, timeout=2.0, idle_limit=2.0)
+        results = run_checks(target, select(["slow"]), health=False)
+    assert [(r.id, r.verdict) for r in results] == [
+        ("slow.idle-after-greeting", Verdict.PASS),
+        ("slow.idle-in-session", Verdict.PASS),
+        ("slow.idle-in-data", Verdict.PASS),
+    ]
+
+
+def test_a_server_that_never_drops_idle_clients_fails_the_slow_group(
+    tls_context: ssl.SSLContext, tmp_path: Path
+) -> None:
+    with BrokenServer(tls=tls_context) as server:
+        target = Target("127.0.0.1", server.port, timeout=2.0, idle_limit=0.2)
+        results = run_checks(target, select(["slow.idle-in-session"]), health=False)
+    assert [(r.verdict, r.reason) for r in results] == [
+        (Verdict.FAIL, "connection still open after 0.2s")
+    ]
+
+
+def test_a_crash_fails_the_check_and_the_health_check(tls_context: ssl.SSLContext) -> None:
+    with BrokenServer(Faults(dies_on_nul=True), tls=tls_context) as server:
+        target = Target("127.0.0.1", server.port, timeout=2.0)
+        results = run_checks(target, select(["robustness.nul-in-verb"]))
+    assert [(r.id, r.verdict) for r in results] == [
+        ("robustness.nul-in-verb", Verdict.FAIL),
+        ("robustness.health", Verdict.FAIL),
+    ]
+    assert results[1].reason.startswith("cannot connect")

@@ -157,3 +157,17 @@ def test_cli_failures_show_the_exchange_and_json_is_written(
         "RFC 3207 4.2, CVE-2011-0411",
     )
     assert (health["id"], health["verdict"]) == ("rfc3207.health", "pass")
+
+
+def test_cli_reports_a_server_left_unhealthy(
+    capsys: pytest.CaptureFixture[str], tls_context: ssl.SSLContext
+) -> None:
+    with BrokenServer(Faults(dies_on_nul=True), tls=tls_context) as server:
+        argv = [f"127.0.0.1:{server.port}", "--select", "robustness.nul-in-verb"]
+        assert main([*argv, "--timeout", "2"]) == 1
+    out = capsys.readouterr().out
+    assert (
+        "  == robustness: 0 passed, 1 failed, 0 skipped; "
+        "HEALTH FAILED: the server no longer completes a transaction\n"
+    ) in out
+    assert "Server unhealthy after: robustness\n" in out
