@@ -1,0 +1,140 @@
+"""SessionDriver over a real ServerConnection: unknown commands, the error counter, the
+disconnect hook, the driver's own contract, and logging."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from session_support import GREETING, lines, make_driver, pump
+
+from smtp_proto.context import Context
+from smtp_proto.errors import LocalProtocolError, Smtpd421Error, Smtpd550Error
+from smtp_proto.events import ConnectionOpened, MessageChunk
+from smtp_proto.handler import Handler
+
+
+def test_unknown_commands_default_to_500_and_the_seed_abort_example_works() -> None:
+    class Abort(Handler):
+        def on_process_line_unknown_event(self, ctx: Context, line: str) -> None:
+            if ctx.server.exceptions >= 2:
+                raise Smtpd421Error("Abort: too many unknown commands where sent!")
+            super().on_process_line_unknown_event(ctx, line)
+
+    driver = make_driver(Abort())
+    out = pump(driver, b"EHLO c.example\r\nFOO\r\nBAR baz\r\nQUUX\r\nNOOP\r\n")
+    assert lines(out)[-3:] == [
+        b"500 5.5.2 Syntax error, command unrecognized\r\n",
+        b"500 5.5.2 Syntax error, command unrecognized\r\n",
+        b"421 4.3.0 Abort: too many unknown commands where sent!\r\n",
+    ]
+    assert driver.conn.closed
+    assert driver.ctx.server.exceptions == 3
+
+
+def test_an_unknown_command_hook_that_returns_accepts_it() -> None:
+    lines_seen: list[str] = []
+
+    class Lenient(Handler):
+        def on_process_line_unknown_event(self, ctx: Context, line: str) -> None:
+            lines_seen.append(line)
+
+    out = pump(make_driver(Lenient()), b"EHLO c.example\r\nXCLIENT NAME=x\r\n")
+    assert lines(out)[-1] == b"250 2.0.0 OK\r\n"
+    assert lines_seen == ["XCLIENT NAME=x"]
+
+
+def test_exceptions_counts_every_error_reply_once() -> None:
+    class No(Handler):
+        def on_rcpt_to_event(self, ctx: Context, rcpt_to: str) -> None:
+            raise Smtpd550Error
+
+    driver = make_driver(No())
+    pump(
+        driver,
+        b"EHLO c.example\r\nRCPT TO:<a@b.test>\r\nFOO\r\nMAIL FROM:<a@b.test>\r\n"
+        b"RCPT TO:<c@d.test>\r\nDATA\r\nAUTH PLAIN\r\n",
+    )
+    # 503 RCPT before MAIL, 500 FOO, 550 from the hook, 503 DATA without a recipient,
+    # 503 AUTH inside a transaction
+    assert driver.ctx.server.exceptions == 5
+
+
+def test_disconnect_hook_runs_when_the_client_goes_away(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="smtp_proto")
+    calls: list[str] = []
+
+    class Bye(Handler):
+        def on_disconnect_event(self, ctx: Context) -> None:
+            calls.append(ctx.server.helo)
+            raise RuntimeError("cleanup failed")
+
+    driver = make_driver(Bye())
+    out = pump(driver, b"EHLO c.example\r\n", b"")
+    assert calls == ["c.example"]
+    assert out.endswith(b"250 HELP\r\n")
+    messages = [r.getMessage() for r in caplog.records]
+    assert "[S1] disconnect failed: RuntimeError: cleanup failed" in messages
+    assert messages[-1] == "[S1] connection closed by the client"
+
+
+def test_apply_without_the_hooks_outcome_is_refused() -> None:
+    class Greeter(Handler):
+        def on_connect_event(self, ctx: Context) -> None:
+            return None
+
+    driver = make_driver(Greeter())
+    event = driver.conn.next_event()
+    assert isinstance(event, ConnectionOpened)
+    assert driver.call_for(event) is not None
+    with pytest.raises(LocalProtocolError):
+        driver.apply(event, None)
+
+
+def test_default_hooks_are_not_called_at_all() -> None:
+    driver = make_driver(Handler())
+    event = driver.conn.next_event()
+    assert isinstance(event, ConnectionOpened)
+    assert driver.call_for(event) is None
+    driver.apply(event, None)
+    assert driver.conn.data_to_send() == GREETING
+    assert driver.call_for(MessageChunk(data=b"x")) is None
+
+
+def test_log_routes_through_the_logging_hook() -> None:
+    got: list[tuple[int, str, BaseException | None]] = []
+
+    class Collect(Handler):
+        def on_logging_event(
+            self, ctx: Context, level: int, message: str, err: BaseException | None = None
+        ) -> None:
+            got.append((level, message, err))
+
+    driver = make_driver(Collect())
+    driver.log(logging.WARNING, "idle time-out")
+    assert got == [(logging.WARNING, "idle time-out", None)]
+
+
+def test_refusals_are_logged_at_info_with_the_log_text(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="smtp_proto")
+
+    class Traps(Handler):
+        def on_rcpt_to_event(self, ctx: Context, rcpt_to: str) -> None:
+            if rcpt_to.startswith("trap"):
+                raise Smtpd550Error(log="spam trap hit")
+            raise Smtpd550Error
+
+    pump(
+        make_driver(Traps()),
+        b"EHLO c.example\r\nMAIL FROM:<a@b.test>\r\n"
+        b"RCPT TO:<trap@d.test>\r\nRCPT TO:<x@d.test>\r\n",
+    )
+    assert [r.getMessage() for r in caplog.records] == [
+        "[S1] RCPT TO <trap@d.test> refused: 550 5.1.1 Requested action not taken: mailbox"
+        " unavailable (spam trap hit)",
+        "[S1] RCPT TO <x@d.test> refused: 550 5.1.1 Requested action not taken: mailbox"
+        " unavailable",
+    ]
+    assert all(r.exc_info is None for r in caplog.records)
