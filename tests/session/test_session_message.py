@@ -4,6 +4,8 @@ refusing a message part-way, and what the handler finally stores."""
 from __future__ import annotations
 
 import logging
+import shutil
+from pathlib import Path
 
 import pytest
 from session_support import lines, make_driver, pump
@@ -11,7 +13,7 @@ from session_support import lines, make_driver, pump
 from smtp_proto.context import Context
 from smtp_proto.errors import Smtpd421Error, Smtpd552Error
 from smtp_proto.handler import Handler
-from smtp_proto.handlers import SinkHandler
+from smtp_proto.handlers import MaildirHandler, SinkHandler
 
 ENVELOPE = b"EHLO c.example\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<c@d.test>\r\n"
 MESSAGE = b"Subject: hi\r\nFrom: a@b.test\r\n\r\nbody line\r\n"
@@ -50,7 +52,7 @@ class Both(SeedReceived, SeedHeader):
     pass
 
 
-def deliver(handler: SinkHandler, message: bytes, *, bytewise: bool = False) -> bytes:
+def deliver(handler: Handler, message: bytes, *, bytewise: bool = False) -> bytes:
     wire = ENVELOPE + b"DATA\r\n" + message + b".\r\n"
     chunks = [wire[i : i + 1] for i in range(len(wire))] if bytewise else [wire]
     return pump(make_driver(handler), *chunks)
@@ -241,3 +243,11 @@ def test_one_info_line_per_accepted_message(caplog: pytest.LogCaptureFixture) ->
     ]
     assert all(getattr(r, "session_id", None) == "S1" for r in caplog.records)
     assert all(r.getMessage().startswith("[S1] ") for r in caplog.records)
+
+
+def test_a_maildir_that_cannot_store_answers_451_never_250(tmp_path: Path) -> None:
+    handler = MaildirHandler(tmp_path / "md")
+    shutil.rmtree(tmp_path / "md" / "tmp")  # Maildir.add writes into tmp/ first
+    out = deliver(handler, MESSAGE)
+    assert lines(out)[-1] == LOCAL_ERROR
+    assert b"250 2.6.0" not in out
