@@ -228,18 +228,19 @@ class SessionDriver:
     def _failed(self, what: str, err: Exception) -> Reply | None:
         return self._refusal(what, Outcome(error=err))
 
-    def _answer(self, refusal: Reply | None, accept_with: Reply | None = None) -> None:
+    def _answer(
+        self, refusal: Reply | None, accept_with: Reply | None = None, *, counted: bool = False
+    ) -> None:
+        """Accept or reject the pending decision; `counted`: the core reports the refusal."""
+        if self.conn.closed:  # the transport aborted meanwhile (stop, time-out): no answer
+            self.log(logging.DEBUG, "connection already closed, answer dropped")
+            return
         if refusal is None:
             self.conn.accept(accept_with)
-        else:
+            return
+        if not counted:
             self.ctx.server.exceptions += 1
-            self.conn.reject(refusal)
-
-    def _answer_auth(self, refusal: Reply | None) -> None:
-        if refusal is None:
-            self.conn.accept()
-        else:
-            self.conn.reject(refusal)  # counted when the core reports it (CommandRejected)
+        self.conn.reject(refusal)
 
     # Before the hooks -----------------------------------------------------------------------
 
@@ -350,7 +351,7 @@ class SessionDriver:
                 server.authentication_id = event.authentication_id
                 server.authenticated = self._clock()
                 self.log(logging.DEBUG, f"{what} accepted as {authorization_id!r}")
-        self._answer_auth(refusal)
+        self._answer(refusal, counted=True)  # the core reports AUTH refusals itself
 
     def _after_mail(self, event: MailFrom, outcome: Outcome) -> None:
         what = f"MAIL FROM <{event.address}>"
@@ -389,6 +390,8 @@ class SessionDriver:
             return
         self._discarding = True
         self.ctx.message.data = bytearray()  # nothing more is kept of a refused message
+        if self.conn.closed:
+            return
         if refusal.closes:
             self.ctx.server.exceptions += 1
             self.conn.abort(refusal)  # a 421 need not wait for the end of the data

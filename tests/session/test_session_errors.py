@@ -10,8 +10,15 @@ from session_support import GREETING, lines, make_driver, pump
 
 from smtp_proto.context import Context
 from smtp_proto.errors import LocalProtocolError, Smtpd421Error, Smtpd550Error
-from smtp_proto.events import ConnectionOpened, MessageChunk
+from smtp_proto.events import (
+    ConnectionClosed,
+    ConnectionOpened,
+    HeadersComplete,
+    MessageChunk,
+    MessageReceived,
+)
 from smtp_proto.handler import Handler
+from smtp_proto.handlers import SinkHandler
 
 
 def test_unknown_commands_default_to_500_and_the_seed_abort_example_works() -> None:
@@ -138,3 +145,27 @@ def test_refusals_are_logged_at_info_with_the_log_text(caplog: pytest.LogCapture
         " unavailable",
     ]
     assert all(r.exc_info is None for r in caplog.records)
+
+
+def test_an_answer_after_the_transport_aborted_is_dropped() -> None:
+    sink = SinkHandler()
+    driver = make_driver(sink)
+    pump(driver, b"EHLO c.example\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<c@d.test>\r\nDATA\r\nx\r\n")
+    driver.conn.receive_data(b".\r\n")
+    event = driver.conn.next_event()
+    while isinstance(event, (MessageChunk, HeadersComplete)):
+        driver.handle(event)
+        event = driver.conn.next_event()
+    assert isinstance(event, MessageReceived)
+    call = driver.call_for(event)
+    assert call is not None
+    outcome = call.run()  # the hook runs (e.g. in a worker) while the server stops
+    driver.conn.abort()
+    driver.apply(event, outcome)
+    assert len(sink) == 1
+    assert driver.conn.data_to_send() == (
+        b"421 4.3.2 Service shutting down, closing transmission channel\r\n"
+    )
+    closed = driver.conn.next_event()
+    assert isinstance(closed, ConnectionClosed)
+    driver.handle(closed)
