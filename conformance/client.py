@@ -103,7 +103,8 @@ class Transcript:
     entries: list[tuple[str, bytes]] = field(default_factory=list)
 
     def add(self, who: str, data: bytes) -> None:
-        """Record `data`; `who` is "C" (client), "S" (server) or "*" (an event)."""
+        """Record `data`; `who` is "C" (client), "S" (server) or "*" (an event), then the
+        connection number from the second connection of a check on."""
         self.entries.append((who, data))
 
     def render(self, limit: int = 160) -> list[str]:
@@ -120,21 +121,27 @@ class Transcript:
 class Client:
     """One SMTP connection: exact bytes out, parsed replies in, everything recorded."""
 
-    def __init__(self, sock: socket.socket, transcript: Transcript, timeout: float) -> None:
+    def __init__(
+        self, sock: socket.socket, transcript: Transcript, timeout: float, label: str = ""
+    ) -> None:
         self.sock: socket.socket = sock
         self.transcript = transcript
+        self.label = label  # tells connections apart in a shared transcript: "C2:", "S2:"
         self.timeout = timeout
         self.buffer = b""
         self.eof = False
         sock.settimeout(timeout)
 
+    def _log(self, who: str, data: bytes) -> None:
+        self.transcript.add(who + self.label, data)
+
     def send(self, data: bytes) -> None:
         """Send `data` as it is; a send the server refuses fails the check."""
-        self.transcript.add("C", data)
+        self._log("C", data)
         try:
             self.sock.sendall(data)
         except OSError as err:
-            self.transcript.add("*", f"send failed: {err}".encode())
+            self._log("*", f"send failed: {err}".encode())
             raise ConnectionClosed(f"send failed: {err}") from err
 
     def _fill(self, deadline: float) -> bool:
@@ -148,13 +155,13 @@ class Client:
         except (TimeoutError, ssl.SSLWantReadError):
             return False
         except OSError as err:
-            self.transcript.add("*", f"read failed: {err}".encode())
+            self._log("*", f"read failed: {err}".encode())
             data = b""
         if not data:
             self.eof = True
-            self.transcript.add("*", b"connection closed by server")
+            self._log("*", b"connection closed by server")
             return False
-        self.transcript.add("S", data)
+        self._log("S", data)
         self.buffer += data
         return True
 
@@ -205,12 +212,12 @@ class Client:
         """Run the TLS handshake on this connection; certificates are not verified."""
         if self.buffer:
             raise CheckFailed(f"server sent bytes after 220, before TLS: {self.buffer!r}")
-        self.transcript.add("*", b"TLS handshake")
+        self._log("*", b"TLS handshake")
         self.sock.settimeout(self.timeout)
         try:
             self.sock = client_tls_context().wrap_socket(self.sock, server_hostname=server_name)
         except (OSError, ssl.SSLError) as err:
-            self.transcript.add("*", f"TLS handshake failed: {err}".encode())
+            self._log("*", f"TLS handshake failed: {err}".encode())
             raise CheckFailed(f"TLS handshake failed: {err}") from err
 
     def close(self) -> None:

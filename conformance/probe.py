@@ -92,7 +92,8 @@ class Probe:
     def connect(self) -> Client:
         """A new TCP (or implicit TLS) connection, nothing read yet."""
         t = self.target
-        self.transcript.add("*", f"connect {t.host}:{t.port}".encode())
+        label = str(len(self._clients) + 1) if self._clients else ""
+        self.transcript.add("*" + label, f"connect {t.host}:{t.port}".encode())
         try:
             sock = socket.create_connection((t.host, t.port), timeout=t.timeout)
         except OSError as err:
@@ -103,7 +104,7 @@ class Probe:
             except OSError as err:
                 sock.close()
                 raise CheckFailed(f"implicit TLS handshake failed: {err}") from err
-        client = Client(sock, self.transcript, t.timeout)
+        client = Client(sock, self.transcript, t.timeout, label)
         self._clients.append(client)
         return client
 
