@@ -68,14 +68,12 @@ def discards(probe: Probe) -> None:
     expect(client.command("RCPT TO:<rcpt@example.test>"), 503, what="RCPT after TLS")
 
 
-GROUP.script(
-    "starttls-parameter",
-    "RFC 3207 4",
-    "STARTTLS with a parameter gets 501",
-    "ready",
-    ("STARTTLS now", (501,)),
-    needs=("STARTTLS",),
-)
+@GROUP.check("starttls-parameter", "RFC 3207 4", "STARTTLS with a parameter gets 501")
+def parameter(probe: Probe) -> None:
+    plain_starttls(probe)
+    client = probe.greeted()
+    probe.ehlo(client)
+    expect(client.command("STARTTLS now"), 501)
 
 
 @GROUP.check("starttls-twice", "RFC 3207 4.2", "STARTTLS under TLS is refused (5xx)")

@@ -119,3 +119,19 @@ def test_a_crash_fails_the_check_and_the_health_check(tls_context: ssl.SSLContex
         ("robustness.health", Verdict.FAIL),
     ]
     assert results[1].reason.startswith("cannot connect")
+
+
+def test_each_connection_of_a_check_is_labelled_in_the_transcript(
+    tls_context: ssl.SSLContext,
+) -> None:
+    with BrokenServer(tls=tls_context) as server:
+        target = Target("127.0.0.1", server.port, timeout=2.0, flood=3)
+        (result,) = run_checks(target, select(["robustness.connection-flood"]), health=False)
+    assert result.verdict is Verdict.PASS
+    assert result.transcript[:3] == (
+        f"*: connect 127.0.0.1:{server.port}",
+        f"*2: connect 127.0.0.1:{server.port}",
+        f"*3: connect 127.0.0.1:{server.port}",
+    )
+    assert "S3: 220 broken.test ESMTP\\r\\n" in result.transcript
+    assert result.transcript[-1] == "*3: connection closed by server"
