@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import ssl
@@ -171,3 +172,21 @@ def test_cli_reports_a_server_left_unhealthy(
         "HEALTH FAILED: the server no longer completes a transaction\n"
     ) in out
     assert "Server unhealthy after: robustness\n" in out
+
+
+def test_the_suite_never_imports_the_project_it_grades() -> None:
+    root = Path(__file__).parents[2] / "conformance"
+    for path in root.rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            else:
+                continue
+            for name in names:
+                top = name.split(".")[0]
+                assert top not in ("smtp_proto", "transports"), f"{path}: imports {name}"
+                if path.name != "pytest_plugin.py":
+                    assert top != "pytest", f"{path}: imports {name}"
