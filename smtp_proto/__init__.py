@@ -6,6 +6,7 @@ I/O; the names below are the public API.
 
 from smtp_proto.config import AuthMode, CrlfMode, Limits, ServerConfig, TlsMode
 from smtp_proto.connection import ServerConnection
+from smtp_proto.context import Context, EnvelopeContext, MessageContext, Peer, ServerContext
 from smtp_proto.errors import (
     FixedSmtpError,
     LocalProtocolError,
@@ -55,8 +56,10 @@ from smtp_proto.events import (
     StartTlsRequest,
     UnknownCommand,
 )
+from smtp_proto.handler import Handler, HookCall, MaybeAwaitable, Outcome
 from smtp_proto.params import Body, MailParams, Notify, Orcpt, RcptParams, Ret
 from smtp_proto.replies import Reply
+from smtp_proto.session import SessionDriver
 from smtp_proto.state import State, Verb
 
 __all__ = [
@@ -69,21 +72,29 @@ __all__ = [
     "CommandRejected",
     "ConnectionClosed",
     "ConnectionOpened",
+    "Context",
     "CrlfMode",
     "DataStart",
     "Decision",
+    "EnvelopeContext",
     "Event",
     "FixedSmtpError",
+    "Handler",
     "HeadersComplete",
     "Helo",
+    "HookCall",
     "Limits",
     "LocalProtocolError",
     "MailFrom",
     "MailParams",
+    "MaybeAwaitable",
     "MessageChunk",
+    "MessageContext",
     "MessageReceived",
     "Notify",
     "Orcpt",
+    "Outcome",
+    "Peer",
     "RcptParams",
     "RcptTo",
     "RecipientDelivery",
@@ -91,6 +102,8 @@ __all__ = [
     "Ret",
     "ServerConfig",
     "ServerConnection",
+    "ServerContext",
+    "SessionDriver",
     "SessionReset",
     "Signal",
     "SmtpError",
