@@ -120,27 +120,29 @@ class Commands:
         return self._dispatch(verb, arg.rstrip(" "))
 
     def _dispatch(self, verb: Verb, arg: str) -> Handled:
-        if self._state is State.REFUSED and verb is not Verb.QUIT:
-            self._refuse(verb.value, replies.BAD_SEQUENCE)
+        reply = self._refusal(verb)
+        if reply is not None:
+            self._refuse(verb.value, reply)
+            if verb is Verb.BDAT:
+                self._skip_chunk(arg)  # RFC 3030 2: a refused BDAT still owns its octets
             return None
+        return _HANDLERS[verb](self, arg)
+
+    def _refusal(self, verb: Verb) -> Reply | None:
+        """The reply for a verb the session's state does not take, or None."""
+        if self._state is State.REFUSED and verb is not Verb.QUIT:
+            return replies.BAD_SEQUENCE
         if (
             self.config.tls_mode is TlsMode.REQUIRED
             and not self._encrypted
             and verb not in BEFORE_TLS
         ):
-            self._refuse(verb.value, replies.TLS_REQUIRED)
-            return None
+            return replies.TLS_REQUIRED
         if verb is not Verb.QUIT and verb not in LEGAL.get(self._state, frozenset()):
-            self._refuse(verb.value, self._sequence_reply(verb))
-            if verb is Verb.BDAT:
-                self._skip_chunk(arg)
-            return None
+            return self._sequence_reply(verb)
         if verb in EXTENDED_ONLY and not self._extended:
-            self._refuse(verb.value, replies.BAD_SEQUENCE)
-            if verb is Verb.BDAT:
-                self._skip_chunk(arg)
-            return None
-        return _HANDLERS[verb](self, arg)
+            return replies.BAD_SEQUENCE
+        return None
 
     def _sequence_reply(self, verb: Verb) -> Reply:
         if self._state is State.HELO:
@@ -149,7 +151,7 @@ class Commands:
             return replies.NESTED_MAIL
         if verb is Verb.DATA and self._state is State.CHUNKING:
             return replies.DATA_AFTER_BDAT
-        if verb in (Verb.RCPT, Verb.DATA, Verb.BDAT):
+        if verb in (Verb.RCPT, Verb.DATA, Verb.BDAT) and self._state is not State.CHUNKING:
             return replies.NEED_MAIL if self._state is State.READY else replies.NEED_RCPT
         return replies.BAD_SEQUENCE
 
