@@ -24,6 +24,9 @@ IO_CMD_TIMEOUT: Final = 300.0  # RFC 5321 4.5.3.2.7: at least 5 minutes for a co
 IO_DATA_TIMEOUT: Final = 300.0  # per wait for message text, RFC 5321 4.5.3.2.5-6
 TLS_HANDSHAKE_TIMEOUT: Final = 60.0
 STOP_GRACE: Final = 30.0
+# After the grace period, sessions get this long to send their 421 before they are cut off
+# (a client that stops reading must not hold the stop forever).
+STOP_LINGER: Final = 2.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
