@@ -109,11 +109,12 @@ class Commands:
         limit = self.config.limits.auth_line if verb is Verb.AUTH else self._mail_line
         if verb not in (Verb.MAIL, Verb.RCPT, Verb.AUTH):
             limit = self.config.limits.command_line
+        known = verb.value if verb is not None else ""  # the first word may hold control bytes
         if length > limit:
-            self._refuse(name, replies.LINE_TOO_LONG)
+            self._refuse(known, replies.LINE_TOO_LONG)
             return None
         if b"\0" in raw or b"\r" in raw:
-            self._refuse(name, replies.BAD_CHARACTER)
+            self._refuse(known, replies.BAD_CHARACTER)
             return None
         if verb is None or ((verb is Verb.LHLO) is not self.config.lmtp and verb in _GREETINGS):
             return self._unknown_command(name, raw)
