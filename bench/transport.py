@@ -1,0 +1,277 @@
+"""Transports side by side with aiosmtpd on loopback: messages/s and MB/s for 20 sessions of
+2,000-octet messages (one per connection, and many per connection) and 2 sessions of 10 MB
+messages, and each server's RSS with 1,000 idle connections.
+
+Each server runs in its own process; the load comes from Postfix's `smtp-source` when it is
+installed, otherwise from the lean client in `bench/load.py` (the output says which).
+
+Run: python -m bench.transport [--engines threads,asyncio,trio,gevent,aiosmtpd] [--runs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Final
+
+from bench import hotspots, servers
+from bench.load import Load, LoadError, Message, open_idle, run_lean, run_smtp_source, smtp_source
+from bench.report import Result, Run, idle_table, machine, throughput_table
+
+ROOT: Final = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    """One throughput scenario: its name, traffic and message size."""
+
+    key: str
+    title: str
+    load: Load
+    size: int
+    target: float  # each engine's ratio to aiosmtpd, messages/s
+
+
+def scenarios(scale: float) -> list[Scenario]:
+    """The three throughput scenarios; `scale` multiplies the message counts."""
+
+    def count(n: int, sessions: int) -> int:
+        return max(sessions, round(n * scale))
+
+    return [
+        Scenario("one", "one message per connection", Load(20, count(2000, 20), False), 2000, 1.5),
+        Scenario(
+            "many", "many messages per connection", Load(20, count(5000, 20), True), 2000, 1.5
+        ),
+        Scenario("large", "10 MB messages", Load(2, count(12, 2), True), 10_000_000, 4.0),
+    ]
+
+
+class ServerProcess:
+    """`python -m bench.transport --serve ENGINE` as a child; `port` once it listens."""
+
+    def __init__(self, engine: str) -> None:
+        self.engine = engine
+        self._log: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 (closed in close())
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.transport", "--serve", engine],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+        )
+        assert self._proc.stdout is not None
+        line = self._proc.stdout.readline()  # the child prints its port once bound
+        if not line.strip().isdigit():
+            self.close()
+            raise RuntimeError(f"{engine} server did not start:\n{self.errors()}")
+        self.port = int(line)
+
+    @property
+    def pid(self) -> int:
+        """The server process's id."""
+        return self._proc.pid
+
+    def rss(self) -> int:
+        """Resident set size in octets (VmRSS in /proc/PID/status)."""
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+        raise RuntimeError("no VmRSS line")
+
+    def cpu(self) -> float:
+        """CPU seconds the server has used so far, user and system (/proc/PID/stat)."""
+        stat = Path(f"/proc/{self.pid}/stat").read_text()
+        fields = stat[stat.rindex(")") + 2 :].split()  # the name may hold spaces
+        ticks: int = os.sysconf("SC_CLK_TCK")
+        return (int(fields[11]) + int(fields[12])) / ticks
+
+    def errors(self) -> str:
+        """What the server wrote to standard error so far."""
+        self._log.seek(0)
+        return self._log.read().decode(errors="replace")
+
+    def close(self) -> None:
+        """Close its standard input (it stops serving), wait, kill after 30 s."""
+        if self._proc.stdin is not None:
+            self._proc.stdin.close()
+        try:
+            self._proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+        if self._proc.stdout is not None:
+            self._proc.stdout.close()
+        self._log.close()
+
+
+@contextmanager
+def running(engines: Sequence[str]) -> Iterator[dict[str, ServerProcess]]:
+    """A server process per engine, all stopped on exit."""
+    with ExitStack() as stack:
+        procs: dict[str, ServerProcess] = {}
+        for engine in engines:
+            proc = ServerProcess(engine)
+            stack.callback(proc.close)
+            procs[engine] = proc
+        yield procs
+
+
+Sender = Callable[[int, Load, Message], float]
+
+
+def pick_sender(kind: str) -> tuple[Sender, str]:
+    """The load generator to use and how to describe it."""
+    exe = smtp_source() if kind in ("auto", "smtp-source") else None
+    if exe is not None:
+        return (
+            lambda port, load, msg: run_smtp_source(exe, port, load, msg)
+        ), f"smtp-source ({exe})"
+    if kind == "smtp-source":
+        raise SystemExit("smtp-source is not on PATH (Debian: apt-get install postfix)")
+    return (
+        run_lean,
+        "lean client (bench/load.py: one thread, non-blocking, MAIL/RCPT/DATA pipelined)",
+    )
+
+
+def measure(
+    scenario: Scenario, engines: Sequence[str], send: Sender, runs: int, profile: str | None
+) -> dict[str, Result]:
+    """Run `scenario` `runs` times against each engine, interleaved; seconds per run."""
+    message = Message.of_size(scenario.size)
+    runs_of: dict[str, list[Run]] = {engine: [] for engine in engines}
+    with running(engines) as procs:
+        warm = Load(scenario.load.sessions, scenario.load.sessions, scenario.load.per_connection)
+        for proc in procs.values():
+            send(proc.port, warm, message)  # first connections, imports, allocator growth
+        for _ in range(runs):
+            for engine, proc in procs.items():
+                with _profiling(proc, scenario, engine == profile):
+                    runs_of[engine].append(_timed(proc, send, scenario.load, message))
+    return {
+        engine: Result(engine, done, scenario.load.messages, scenario.size)
+        for engine, done in runs_of.items()
+    }
+
+
+def _client_cpu() -> float:
+    """CPU seconds of this process and its reaped children (smtp-source)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    total: float = own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+    return total
+
+
+def _timed(proc: ServerProcess, send: Sender, load: Load, message: Message) -> Run:
+    server, client = proc.cpu(), _client_cpu()
+    seconds = send(proc.port, load, message)
+    return Run(seconds, proc.cpu() - server, _client_cpu() - client)
+
+
+@contextmanager
+def _profiling(proc: ServerProcess, scenario: Scenario, wanted: bool) -> Iterator[None]:
+    exe = hotspots.py_spy() if wanted else None
+    if exe is None:
+        yield
+        return
+    out = Path(tempfile.gettempdir()) / f"bench-{proc.engine}-{scenario.key}-{time.time_ns()}.txt"
+    recorder = hotspots.Recorder(exe, proc.pid, out)
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        elapsed = time.perf_counter() - start
+        recorder.stop()
+        summary = hotspots.summarise(out)
+        print(f"\n#### py-spy: {proc.engine}, {scenario.title} ({elapsed:.2f} s, raw: {out})\n")
+        print("```\n" + summary.report() + "\n```")
+
+
+def measure_idle(engines: Sequence[str], count: int) -> dict[str, tuple[int, int]]:
+    """RSS of each server before and with `count` idle connections, octets."""
+    found: dict[str, tuple[int, int]] = {}
+    for engine in engines:
+        with running([engine]) as procs:
+            proc = procs[engine]
+            before = proc.rss()
+            socks = open_idle(proc.port, count)
+            try:
+                # Sample for a moment: the server may still be settling after the greetings.
+                after = 0
+                for _ in range(5):
+                    after = max(after, proc.rss())
+                    time.sleep(0.1)
+            finally:
+                for sock in socks:
+                    sock.close()
+            found[engine] = (before, after)
+    return found
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """The command line; see the module docstring."""
+    args = _parser().parse_args(argv)
+    if args.serve:
+        servers.serve(args.serve, args.port_file)
+        return
+    servers.raise_file_limit()
+    wanted = [name.strip() for name in args.engines.split(",") if name.strip()]
+    unknown = sorted(set(wanted) - set(servers.ENGINES))
+    if unknown:
+        raise SystemExit(
+            f"unknown engines: {', '.join(unknown)} (known: {', '.join(servers.ENGINES)})"
+        )
+    engines = []
+    for engine in wanted:
+        reason = servers.missing(engine)
+        if reason is None:
+            engines.append(engine)
+        else:
+            print(f"note: skipping {engine}: {reason}")
+    send, described = pick_sender(args.client)
+    print(machine(described, args.runs, " ".join(["python -m bench.transport", *sys.argv[1:]])))
+    chosen = set(args.scenarios.split(","))
+    for scenario in scenarios(args.scale):
+        if scenario.key in chosen:
+            try:
+                results = measure(scenario, engines, send, args.runs, args.profile)
+            except LoadError as err:
+                print(f"\n{scenario.title}: failed: {err}")
+                continue
+            print(
+                throughput_table(
+                    scenario.title, scenario.load, scenario.size, results, scenario.target
+                )
+            )
+    if "idle" in chosen:
+        print(idle_table(measure_idle(engines, args.idle), args.idle))
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--engines", default=",".join(servers.ENGINES), help="comma-separated")
+    p.add_argument("--scenarios", default="one,many,large,idle", help="comma-separated")
+    p.add_argument("--runs", type=int, default=3, help="runs per scenario and engine (median)")
+    p.add_argument("--scale", type=float, default=1.0, help="multiplies every message count")
+    p.add_argument("--idle", type=int, default=1000, help="idle connections for the RSS scenario")
+    p.add_argument("--client", choices=("auto", "smtp-source", "lean"), default="auto")
+    p.add_argument("--profile", metavar="ENGINE", help="sample ENGINE with py-spy during its runs")
+    p.add_argument("--serve", choices=servers.ENGINES, help=argparse.SUPPRESS)
+    p.add_argument("--port-file", type=Path, help=argparse.SUPPRESS)
+    return p
+
+
+if __name__ == "__main__":
+    main()
