@@ -234,3 +234,19 @@ def bound(listener: Listener, sock: socket.socket) -> Listener:
     """`listener` with the port the system actually gave (for port 0)."""
     port = int(sock.getsockname()[1])
     return Listener(listener.host, port, listener.tls, listener.name)
+
+
+def accept_waiting(sock: socket.socket) -> list[socket.socket]:
+    """The connections already waiting in a listening socket's backlog, without blocking.
+
+    A stopping server answers them before it closes the listener; closing it first would
+    reset connections the clients saw as established. Leaves `sock` non-blocking.
+    """
+    sock.setblocking(False)
+    waiting: list[socket.socket] = []
+    while True:
+        try:
+            conn, _ = sock.accept()
+        except OSError:  # BlockingIOError: none left (or the listener is broken)
+            return waiting
+        waiting.append(conn)

@@ -1,0 +1,198 @@
+"""`smtp-proto serve` (run as `python -m transports` in a subprocess) and its option errors."""
+
+from __future__ import annotations
+
+import mailbox
+import re
+import signal
+import smtplib
+import socket
+import ssl
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from transport_support import TIMEOUT
+
+from transports.cli import main
+
+BODY = b"Subject: via serve\r\nFrom: a@example.test\r\n\r\nstored\r\n"
+LISTENING = re.compile(r"listening on (\S+):(\d+)( \(tls\))?$")
+
+
+class Serve:
+    """A running `python -m transports serve` and what its log said."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        self.proc = proc
+        self.listeners: list[tuple[str, int, bool]] = []
+        self.log: list[str] = []
+
+    def read_until(self, text: str) -> str:
+        """Log lines up to and including the first one containing `text`."""
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.log.append(line.rstrip("\n"))
+            if found := LISTENING.search(self.log[-1]):
+                host = found.group(1).strip("[]")
+                self.listeners.append((host, int(found.group(2)), bool(found.group(3))))
+            if text in line:
+                return line
+        raise AssertionError(f"serve ended without logging {text!r}: {self.log}")
+
+    def address(self, *, tls: bool = False) -> tuple[str, int]:
+        return next((host, port) for host, port, on in self.listeners if on == tls)
+
+    def stop(self) -> int:
+        """SIGTERM, then the exit status (the rest of the log is read)."""
+        self.proc.send_signal(signal.SIGTERM)
+        assert self.proc.stderr is not None
+        self.log += self.proc.stderr.read().splitlines()
+        return self.proc.wait(TIMEOUT)
+
+
+@contextmanager
+def serve(*options: str, listeners: int = 1) -> Iterator[Serve]:
+    """Run serve (on port 0 unless `--listen` is given) until it logged its listeners."""
+    port = [] if "--listen" in options else ["--port", "0"]
+    command = [sys.executable, "-m", "transports", "serve", *port, *options]
+    with subprocess.Popen(command, stderr=subprocess.PIPE, text=True) as proc:  # noqa: S603
+        running = Serve(proc)
+        try:
+            for _ in range(listeners):
+                running.read_until("listening on")
+            yield running
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+
+
+def stored(path: Path) -> list[mailbox.MaildirMessage]:
+    return list(mailbox.Maildir(path, create=False))
+
+
+def test_serve_stores_messages_into_a_maildir(tmp_path: Path) -> None:
+    maildir = tmp_path / "mail"
+    with serve("--maildir", str(maildir)) as server:
+        assert server.listeners[0][0] == "127.0.0.1"
+        with smtplib.SMTP(*server.address(), timeout=TIMEOUT) as client:
+            client.sendmail("a@example.test", ["b@example.test"], BODY)
+            client.sendmail("c@example.test", ["d@example.test", "e@example.test"], BODY)
+        server.read_until("from=<a@example.test> to=<b@example.test>")
+        server.read_until("from=<c@example.test> to=<d@example.test>,<e@example.test>")
+        assert server.stop() == 0
+    messages = stored(maildir)
+    assert len(messages) == 2
+    [first] = [m for m in messages if "for <b@example.test>" in m["Received"]]
+    assert first["Subject"] == "via serve"
+    assert first.get_payload() == "stored\n"
+    assert first["Received"].startswith("from [127.0.0.1] ([127.0.0.1])")
+    assert sum("accepted" in line for line in server.log) == 2
+
+
+def test_serve_with_starttls_implicit_tls_and_auth(tmp_path: Path) -> None:
+    maildir = tmp_path / "mail"
+    accounts = tmp_path / "accounts"
+    accounts.write_text("# user:password\nbob:hunter2\n\n", encoding="utf-8")
+    options = ["--maildir", str(maildir), "--tls", "required", "--tls-implicit", "0"]
+    options += ["--auth", "alice:s3:cr3t", "--auth-file", str(accounts), "--auth-required"]
+    unverified = ssl.create_default_context()
+    unverified.check_hostname = False
+    unverified.verify_mode = ssl.CERT_NONE  # the certificate is generated inside serve
+    with serve(*options, listeners=2) as server:
+        assert any("self-signed" in line for line in server.log)
+        with smtplib.SMTP(*server.address(), timeout=TIMEOUT) as client:
+            client.starttls(context=unverified)
+            client.login("alice", "s3:cr3t")
+            client.sendmail("alice@example.test", ["b@example.test"], BODY)
+        with smtplib.SMTP_SSL(*server.address(tls=True), context=unverified) as client:
+            with pytest.raises(smtplib.SMTPAuthenticationError):
+                client.login("bob", "wrong")
+            client.login("bob", "hunter2")
+            client.sendmail("bob@example.test", ["b@example.test"], BODY)
+        server.read_until("from=<bob@example.test>")
+        assert server.stop() == 0
+    protocols = [re.search(r" with (\S+) ", m["Received"]) for m in stored(maildir)]
+    assert [found.group(1) for found in protocols if found] == ["ESMTPSA", "ESMTPSA"]
+    assert not any("hunter2" in line or "s3:cr3t" in line for line in server.log)
+
+
+def test_serve_stops_on_ctrl_c(tmp_path: Path) -> None:
+    with serve("--maildir", str(tmp_path / "mail")) as server:
+        server.proc.send_signal(signal.SIGINT)
+        assert server.proc.wait(TIMEOUT) == 0
+        assert server.proc.stderr is not None
+        assert "Traceback" not in server.proc.stderr.read()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        ([], "the following arguments are required: COMMAND"),
+        (["serve", "--port", "abc"], "bad port 'abc': expected a number 0..65535"),
+        (["serve", "--host", ""], "bad host '' in ''"),
+        (["serve", "--max-processings", "0"], "max_processings must be at least 1"),
+        (["serve", "--max-connections", "x"], "argument --max-connections: invalid int"),
+        (["serve", "--max-size", "0"], "Limits.message_size must be at least 1"),
+        (["serve", "--tls", "maybe"], "argument --tls: invalid choice: 'maybe'"),
+        (["serve", "--listen", "::1:2525"], "write IPv6 addresses in brackets"),
+        (["serve", "--listen", "[::1]:2525", "--port", "25"], "cannot be combined"),
+        (["serve", "--key", "key.pem"], "--key needs --cert"),
+        (["serve", "--cert", "cert.pem"], "--cert needs --tls optional|required"),
+        (["serve", "--auth", "alice"], "--auth alice:...: expected USER:PASSWORD"),
+        (["serve", "--auth-required"], "--auth-required needs --auth or --auth-file"),
+        (["serve", "--auth-file", "missing.txt"], "--auth-file missing.txt:"),
+        (["serve", "--transport", "carrier-pigeon"], "argument --transport: invalid choice"),
+        (["serve", "--bogus"], "unrecognized arguments: --bogus"),
+    ],
+)
+def test_bad_options_give_one_line_and_status_2(
+    argv: list[str],
+    message: str,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.count("\n") == 1
+    assert err.startswith("smtp-proto: error: ")
+    assert message in err
+    assert list(tmp_path.iterdir()) == []  # no Maildir made for a refused command
+
+
+def test_a_taken_port_gives_one_line_and_status_1(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        status = main(["serve", "--port", str(port), "--maildir", str(tmp_path / "m")])
+    assert status == 1
+    _, err = capsys.readouterr()
+    assert err == (
+        f"smtp-proto: error: [Errno 98] cannot listen on 127.0.0.1:{port}: Address already in use\n"
+    )
+
+
+def test_listen_options_pair_hosts_and_ports(tmp_path: Path) -> None:
+    listen = ["--listen", "127.0.0.1:0", "--listen", "[::1]:0"]
+    with serve("--maildir", str(tmp_path / "m"), *listen, listeners=2) as server:
+        assert [host for host, _, _ in server.listeners] == ["127.0.0.1", "::1"]
+        assert server.stop() == 0
+
+
+def test_help_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", "--help"]) == 0
+    assert "--tls-implicit PORTS" in capsys.readouterr().out
+
+
+def test_check_runs_the_conformance_command(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", "--list"]) == 0
+    assert capsys.readouterr().out.strip()

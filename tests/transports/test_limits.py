@@ -1,0 +1,168 @@
+"""Connection and processing limits, and the command, data and idle time-outs."""
+
+from __future__ import annotations
+
+import socket
+import struct
+import time
+
+import pytest
+from transport_support import Gate, RawClient, Recorder, ServerFactory, address_of
+
+from smtp_proto.context import Context
+
+TOO_BUSY = b"421 4.3.2 Too many connections, try again later\r\n"
+GREETING = b"220 localhost ESMTP smtp-proto ready\r\n"
+
+
+@pytest.mark.parametrize("limit", [1, 3])
+def test_max_connections_at_the_edge_and_one_past(
+    server_factory: ServerFactory, clients: list[RawClient], limit: int
+) -> None:
+    server = server_factory(Recorder(), max_connections=limit)
+    address = address_of(server)
+    for _ in range(limit):
+        clients.append(RawClient(address))
+        assert clients[-1].reply() == GREETING
+    extra = RawClient(address)
+    clients.append(extra)
+    assert extra.reply() == TOO_BUSY
+    assert extra.closed()
+    clients[0].command(b"QUIT")
+    assert clients[0].closed()
+    again = RawClient(address)  # a freed place is taken again
+    clients.append(again)
+    assert again.reply() == GREETING
+
+
+class HeloGate(Recorder):
+    """Holds every EHLO in its hook until the gate opens."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = Gate()
+
+    def on_helo_event(self, ctx: Context, helo: str) -> None:
+        self.gate.wait()
+
+
+def no_greeting_within(client: RawClient, seconds: float) -> bool:
+    client.sock.settimeout(seconds)
+    try:
+        client.line()
+    except TimeoutError:
+        return True
+    finally:
+        client.sock.settimeout(10.0)
+    return False
+
+
+@pytest.mark.parametrize("limit", [1, 2])
+def test_max_processings_queues_the_next_session(
+    server_factory: ServerFactory, clients: list[RawClient], limit: int
+) -> None:
+    handler = HeloGate()
+    server = server_factory(handler, max_processings=limit)
+    address = address_of(server)
+    for _ in range(limit):  # each takes a processing slot and holds it in on_helo_event
+        client = RawClient(address)
+        clients.append(client)
+        assert client.reply() == GREETING
+        client.send(b"EHLO busy.example.test\r\n")
+        assert handler.gate.reached()
+    queued = RawClient(address)
+    clients.append(queued)
+    assert no_greeting_within(queued, 0.5)
+    assert server.processings == limit
+    assert server.connections == limit + 1
+    handler.gate.released.set()
+    assert clients[0].code() == 250
+    clients[0].command(b"QUIT")
+    assert queued.reply() == GREETING  # the freed slot goes to the queued session
+    assert queued.command(b"EHLO late.example.test").startswith(b"250-localhost")
+
+
+def test_command_time_out_before_ehlo(
+    server_factory: ServerFactory, clients: list[RawClient]
+) -> None:
+    handler = Recorder()
+    server = server_factory(handler, io_cmd_timeout=0.3)
+    client = RawClient(address_of(server))
+    clients.append(client)
+    assert client.reply() == GREETING
+    started = time.monotonic()
+    # Enhanced codes only after EHLO (RFC 2034), so the bare 421 here.
+    assert client.reply() == b"421 Timeout, closing transmission channel\r\n"
+    assert time.monotonic() - started >= 0.3
+    assert client.closed()
+
+
+def test_a_partial_command_does_not_restart_the_command_time_out(
+    server_factory: ServerFactory, clients: list[RawClient]
+) -> None:
+    server = server_factory(Recorder(), io_cmd_timeout=0.5)
+    client = RawClient(address_of(server))
+    clients.append(client)
+    client.reply()
+    started = time.monotonic()
+    client.command(b"EHLO client.example.test")
+    for _ in range(3):  # trickle a command, never finishing it
+        client.send(b"N")
+        time.sleep(0.1)
+    assert client.reply() == b"421 4.4.2 Timeout, closing transmission channel\r\n"
+    assert 0.5 <= time.monotonic() - started < 5.0
+    assert client.closed()
+
+
+def test_data_time_out_drops_the_message(
+    server_factory: ServerFactory, clients: list[RawClient]
+) -> None:
+    handler = Recorder()
+    server = server_factory(handler, io_cmd_timeout=10.0, io_data_timeout=0.3)
+    client = RawClient(address_of(server))
+    clients.append(client)
+    client.reply()
+    client.command(b"EHLO client.example.test")
+    client.send(b"MAIL FROM:<a@example.test>\r\nRCPT TO:<b@example.test>\r\nDATA\r\n")
+    assert [client.code() for _ in range(3)] == [250, 250, 354]
+    client.send(b"Subject: slow\r\n\r\npart of it\r\n")
+    started = time.monotonic()
+    assert client.reply() == b"421 4.4.2 Timeout, closing transmission channel\r\n"
+    assert 0.3 <= time.monotonic() - started < 5.0
+    assert client.closed()
+    server.stop()
+    assert handler.messages == []
+    assert handler.disconnects == 1
+
+
+def test_message_text_waits_by_the_data_time_out_not_the_command_one(
+    server_factory: ServerFactory, clients: list[RawClient]
+) -> None:
+    handler = Recorder()
+    server = server_factory(handler, io_cmd_timeout=0.3, io_data_timeout=10.0)
+    client = RawClient(address_of(server))
+    clients.append(client)
+    client.reply()
+    client.command(b"EHLO client.example.test")
+    client.send(b"MAIL FROM:<a@example.test>\r\nRCPT TO:<b@example.test>\r\nDATA\r\n")
+    assert [client.code() for _ in range(3)] == [250, 250, 354]
+    client.send(b"Subject: slow\r\n\r\n")
+    time.sleep(0.6)  # twice the command time-out, well inside the data one
+    assert client.command(b"done\r\n.") == b"250 2.6.0 Message accepted\r\n"
+    assert len(handler.messages) == 1
+
+
+def test_a_client_vanishing_mid_data_ends_its_session(server_factory: ServerFactory) -> None:
+    handler = Recorder()
+    server = server_factory(handler)
+    client = RawClient(address_of(server))
+    client.reply()
+    client.command(b"EHLO client.example.test")
+    client.send(b"MAIL FROM:<a@example.test>\r\nRCPT TO:<b@example.test>\r\nDATA\r\n")
+    assert [client.code() for _ in range(3)] == [250, 250, 354]
+    client.send(b"Subject: cut\r\n\r\nhalf")
+    client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    client.close()  # a reset, not a clean close
+    server.stop()
+    assert handler.messages == []
+    assert handler.disconnects == 1

@@ -1,0 +1,211 @@
+"""What every engine's `Server` shares: options, binding, TLS setup, counters, sessions.
+
+An engine subclasses `ServerBase` and adds only how it waits: accepting, reading,
+writing, handshakes and stopping. Nothing here blocks on a client.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import ssl
+from collections.abc import Sequence
+from types import TracebackType
+from typing import ClassVar, Self
+
+from smtp_proto.config import ServerConfig, TlsMode
+from smtp_proto.connection import ServerConnection
+from smtp_proto.context import Peer
+from smtp_proto.handler import Handler
+from smtp_proto.session import SessionDriver
+from transports import listen, tls
+from transports.limits import Utilization
+from transports.options import (
+    DEFAULT_HOSTS,
+    DEFAULT_MAX_PROCESSINGS,
+    DEFAULT_PORTS,
+    IO_CMD_TIMEOUT,
+    IO_DATA_TIMEOUT,
+    STOP_GRACE,
+    TLS_HANDSHAKE_TIMEOUT,
+    ServerOptions,
+)
+from transports.pump import Pump, cram_md5_nonce, new_session_id
+from transports.tls import PathLike
+
+log = logging.getLogger("smtp_proto.transports")
+
+
+class ServerBase:
+    """An SMTP server for `handler` on the listeners `ports` x `hosts` (see `listen.pair`).
+
+    `max_processings` sessions run at once, the rest wait for a slot before their
+    greeting; `max_connections` (None: unlimited) open connections at most, the next gets
+    421 4.3.2. The keyword options are those of `ServerOptions`. Raises `ValueError` for
+    bad options and `TypeError` for a handler the engine cannot run.
+    """
+
+    engine: ClassVar[str] = ""
+    allows_async_hooks: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        handler: Handler,
+        ports: str = DEFAULT_PORTS,
+        hosts: str = DEFAULT_HOSTS,
+        max_processings: int = DEFAULT_MAX_PROCESSINGS,
+        max_connections: int | None = None,
+        *,
+        config: ServerConfig | None = None,
+        tls_mode: TlsMode | None = None,
+        tls_implicit_ports: str = "",
+        tls_cert_path: PathLike | None = None,
+        tls_key_path: PathLike | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        tls_cert_cn: str | None = None,
+        tls_cert_san: Sequence[str] | None = None,
+        io_cmd_timeout: float = IO_CMD_TIMEOUT,
+        io_data_timeout: float = IO_DATA_TIMEOUT,
+        tls_handshake_timeout: float = TLS_HANDSHAKE_TIMEOUT,
+    ) -> None:
+        self.options = ServerOptions(
+            ports=ports,
+            hosts=hosts,
+            max_processings=max_processings,
+            max_connections=max_connections,
+            config=config or ServerConfig(),
+            tls_mode=tls_mode,
+            tls_implicit_ports=tls_implicit_ports,
+            tls_cert_path=tls_cert_path,
+            tls_key_path=tls_key_path,
+            ssl_context=ssl_context,
+            tls_cert_cn=tls_cert_cn,
+            tls_cert_san=tls_cert_san,
+            io_cmd_timeout=io_cmd_timeout,
+            io_data_timeout=io_data_timeout,
+            tls_handshake_timeout=tls_handshake_timeout,
+        )
+        if handler.async_hooks and not self.allows_async_hooks:
+            names = ", ".join(sorted(handler.async_hooks))
+            raise TypeError(f"the {self.engine} transport cannot run async def hooks: {names}")
+        self.handler = handler
+        self.config = self.options.server_config
+        self.utilization = Utilization(max_connections, max_processings)
+        self._listeners: list[listen.Listener] = []
+        self._tls: tls.TlsSetup | None = None
+        self._init_engine()
+
+    def _init_engine(self) -> None:
+        """Set up the engine's own state; called at the end of `__init__`."""
+
+    def start(self) -> None:
+        """Bind every listener and start serving; raises `OSError` if one cannot bind."""
+        raise NotImplementedError
+
+    def stop(self, grace: float = STOP_GRACE) -> None:
+        """Stop accepting, let sessions finish for `grace` seconds, then 421 and close."""
+        raise NotImplementedError
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait until the server has stopped; False if `timeout` seconds passed first."""
+        raise NotImplementedError
+
+    @property
+    def stopping(self) -> bool:
+        """Whether `stop()` has begun: no new connection is accepted."""
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def listeners(self) -> list[listen.Listener]:
+        """The bound listeners (actual ports), empty before `start()`."""
+        return list(self._listeners)
+
+    @property
+    def addresses(self) -> list[tuple[str, int]]:
+        """`(address, port)` of every bound listener, plain and implicit TLS."""
+        return [(item.host, item.port) for item in self._listeners]
+
+    @property
+    def certificate_pem(self) -> bytes | None:
+        """The generated self-signed certificate (PEM), None when one was given or no TLS."""
+        return None if self._tls is None else self._tls.certificate_pem
+
+    @property
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """The context sockets are wrapped with, once started with TLS."""
+        return None if self._tls is None else self._tls.context
+
+    @property
+    def connections(self) -> int:
+        """Connections open now."""
+        return self.utilization.connections
+
+    @property
+    def processings(self) -> int:
+        """Sessions being processed now."""
+        return self.utilization.processings
+
+    def _bind_all(self) -> list[tuple[listen.Listener, socket.socket]]:
+        """Resolve and bind every listener and set up TLS; all or nothing."""
+        bound: list[tuple[listen.Listener, socket.socket]] = []
+        try:
+            for listener in self.options.listeners():
+                sock = listen.bind(listener)
+                bound.append((listen.bound(listener, sock), sock))
+            if self.options.uses_tls:
+                self._tls = self._tls_setup([item for item, _ in bound])
+        except BaseException:
+            for _, sock in bound:
+                sock.close()
+            raise
+        self._listeners = [item for item, _ in bound]
+        for item in self._listeners:
+            log.info("listening on %s", item)
+        return bound
+
+    def _tls_setup(self, listeners: Sequence[listen.Listener]) -> tls.TlsSetup:
+        opts = self.options
+        names = tls.served_names(
+            self.config.hostname,
+            listen.parse_hosts(opts.hosts),
+            [item.host for item in listeners],
+        )
+        return tls.setup(
+            cert_path=opts.tls_cert_path,
+            key_path=opts.tls_key_path,
+            ssl_context=opts.ssl_context,
+            common_name=opts.tls_cert_cn,
+            alt_names=opts.tls_cert_san,
+            names=names,
+        )
+
+    def _open_session(self, listener: listen.Listener, sock: socket.socket) -> Pump:
+        """A new session for an accepted (and, for implicit TLS, handshaken) socket."""
+        local, remote = sock.getsockname(), sock.getpeername()
+        peer = Peer(
+            local_ip=str(local[0]),
+            local_port=int(local[1]),
+            local_host=str(local[0]) if listener.name in ("", listen.WILDCARD) else listener.name,
+            remote_ip=str(remote[0]),
+            remote_port=int(remote[1]),
+            remote_host=str(remote[0]),
+        )
+        conn = ServerConnection(self.config, encrypted=listener.tls, nonce=cram_md5_nonce)
+        driver = SessionDriver(self.handler, conn, peer=peer, session_id=new_session_id())
+        return Pump(
+            driver,
+            cmd_timeout=self.options.io_cmd_timeout,
+            data_timeout=self.options.io_data_timeout,
+        )

@@ -1,0 +1,282 @@
+"""The `smtp-proto` command: `serve` stores mail into a Maildir; `check` grades a server.
+
+Bad options give one line on stderr and exit status 2; a server that cannot start exits
+with 1; a stop by Ctrl-C or SIGTERM is graceful and exits with 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+from typing import Any, Final, NoReturn
+
+from smtp_proto.config import AuthMode, Limits, ServerConfig, TlsMode
+from smtp_proto.context import Context
+from smtp_proto.errors import Smtpd535Error
+from smtp_proto.handlers.maildir import MaildirHandler
+from transports.base import ServerBase
+from transports.options import ServerOptions
+
+PROG: Final = "smtp-proto"
+TRANSPORTS: Final = ("threads",)  # later engines add their names here and in _server_class
+TLS_MODES: Final = {
+    "off": TlsMode.FORBIDDEN,
+    "optional": TlsMode.OPTIONAL,
+    "required": TlsMode.REQUIRED,
+}
+LOG_FORMAT: Final = "%(asctime)s %(levelname)s %(message)s"
+
+log = logging.getLogger("smtp_proto.transports")
+
+
+class UsageError(Exception):
+    """A bad option or option file: reported in one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with errors reported in one line instead of usage plus message."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+class ServeHandler(MaildirHandler):
+    """Stores every accepted message into a Maildir; checks AUTH against `credentials`."""
+
+    def __init__(self, path: Path, credentials: dict[str, str], hostname: str | None) -> None:
+        super().__init__(path, hostname=hostname)
+        self.credentials = credentials
+
+    def on_auth_event(
+        self, ctx: Context, authorization_id: str, authentication_id: str, authentication: str
+    ) -> str | None:
+        """Accept a user whose password matches (every mechanism, CRAM-MD5 included)."""
+        password = self.credentials.get(authentication_id)
+        attempt = ctx.server.auth_credentials
+        if password is None or attempt is None or not attempt.verify(password):
+            raise Smtpd535Error(log=f"authentication failed for {authentication_id!r}")
+        return None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser for `smtp-proto` and its subcommands."""
+    parser = _Parser(prog=PROG, description="An SMTP server library's command line.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    serve = commands.add_parser(
+        "serve",
+        help="receive mail into a Maildir",
+        description="Receive mail over SMTP and store every accepted message into a Maildir.",
+    )
+    commands.add_parser("check", help="grade an SMTP server against the RFCs", add_help=False)
+    _serve_options(serve)
+    return parser
+
+
+def _serve_options(p: argparse.ArgumentParser) -> None:
+    where = p.add_argument_group("listeners (the ports and hosts grammar)")
+    where.add_argument("--host", help='hosts, e.g. "127.0.0.1, ::1" or "*" (default 127.0.0.1)')
+    where.add_argument("--port", help='ports, e.g. "2525" or "2525:2526" (0: a free port)')
+    where.add_argument(
+        "--listen",
+        action="append",
+        default=[],
+        metavar="HOST:PORT",
+        help="one listener, e.g. [::1]:2525; repeatable; not with --host/--port",
+    )
+    p.add_argument("--maildir", type=Path, default=Path("maildir"), help="default ./maildir")
+    p.add_argument("--hostname", help="this server's name in replies and Received headers")
+    tls = p.add_argument_group("TLS")
+    tls.add_argument("--tls", choices=tuple(TLS_MODES), default="off", help="STARTTLS")
+    tls.add_argument(
+        "--tls-implicit",
+        metavar="PORTS",
+        default="",
+        help="implicit-TLS (SMTPS) ports on the same hosts, e.g. 4650",
+    )
+    tls.add_argument("--cert", type=Path, help="certificate (chain) PEM; self-signed if absent")
+    tls.add_argument("--key", type=Path, help="private key PEM (default: inside --cert)")
+    auth = p.add_argument_group("AUTH")
+    auth.add_argument(
+        "--auth",
+        action="append",
+        default=[],
+        metavar="USER:PASSWORD",
+        help="accept these credentials; repeatable",
+    )
+    auth.add_argument("--auth-file", type=Path, help="a file of USER:PASSWORD lines")
+    auth.add_argument("--auth-required", action="store_true", help="MAIL needs AUTH first")
+    limits = p.add_argument_group("limits")
+    limits.add_argument("--max-connections", type=int, help="default unlimited")
+    limits.add_argument("--max-processings", type=int, default=4, help="default 4")
+    limits.add_argument("--max-size", type=int, metavar="BYTES", help="largest message")
+    p.add_argument("--transport", choices=TRANSPORTS, default="threads")
+    p.add_argument("-v", "--verbose", action="store_true", help="log every session step")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if args_list[:1] == ["check"]:
+            from conformance.cli import main as check_main  # imported only when used
+
+            return check_main(args_list[1:])
+        args = build_parser().parse_args(args_list)
+        server = _build_server(args)
+    except SystemExit as exit_:  # --help, or argparse inside `check`
+        return exit_.code if isinstance(exit_.code, int) else 0
+    except (UsageError, ValueError, TypeError) as err:
+        print(f"{PROG}: error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:  # the Maildir cannot be created
+        print(f"{PROG}: error: {err}", file=sys.stderr)
+        return 1
+    with _logging(args.verbose):
+        return serve(server)
+
+
+def serve(server: ServerBase, stop: threading.Event | None = None) -> int:
+    """Start `server`, wait for `stop` (or SIGINT/SIGTERM), stop it gracefully."""
+    stop = stop or threading.Event()
+    with _signals(stop):  # before start(): a signal right after "listening on" must count
+        try:
+            server.start()
+        except (OSError, ValueError) as err:  # a taken port, a bad certificate, a duplicate
+            print(f"{PROG}: error: {err}", file=sys.stderr)
+            return 1
+        stop.wait()
+        log.info("stopping")
+        server.stop()
+    return 0
+
+
+@contextmanager
+def _signals(stop: threading.Event) -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous: dict[int, Any] = {}
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+        signal.signal(signum, previous[signum])  # a second signal acts at once
+
+    for number in (signal.SIGINT, signal.SIGTERM):
+        previous[number] = signal.signal(number, handle)
+    try:
+        yield
+    finally:
+        for restore, old in previous.items():
+            signal.signal(restore, old)
+
+
+@contextmanager
+def _logging(verbose: bool) -> Iterator[None]:
+    logger = logging.getLogger("smtp_proto")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    old_level = logger.level
+    logger.setLevel(logging.DEBUG if verbose else logging.INFO)
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
+
+
+def _build_server(args: argparse.Namespace) -> ServerBase:
+    ports, hosts = _listeners(args)
+    credentials = _credentials(args.auth, args.auth_file)
+    if args.auth_required and not credentials:
+        raise UsageError("--auth-required needs --auth or --auth-file")
+    if args.key is not None and args.cert is None:
+        raise UsageError("--key needs --cert")
+    tls_mode = TLS_MODES[args.tls]
+    if args.cert is not None and tls_mode is TlsMode.FORBIDDEN and not args.tls_implicit:
+        raise UsageError("--cert needs --tls optional|required or --tls-implicit")
+    options = ServerOptions(
+        ports=ports,
+        hosts=hosts,
+        max_processings=args.max_processings,
+        max_connections=args.max_connections,
+        config=_config(args, credentials, tls_mode),
+        tls_implicit_ports=args.tls_implicit,
+        tls_cert_path=args.cert,
+        tls_key_path=args.key,
+    )  # checked before the handler creates the Maildir
+    handler = ServeHandler(args.maildir, credentials, args.hostname)
+    return _server_class(args.transport)(
+        handler,
+        options.ports,
+        options.hosts,
+        options.max_processings,
+        options.max_connections,
+        config=options.config,
+        tls_implicit_ports=options.tls_implicit_ports,
+        tls_cert_path=options.tls_cert_path,
+        tls_key_path=options.tls_key_path,
+    )
+
+
+def _server_class(transport: str) -> type[ServerBase]:
+    from transports.threaded import Server
+
+    return Server
+
+
+def _config(args: argparse.Namespace, credentials: dict[str, str], tls: TlsMode) -> ServerConfig:
+    auth = AuthMode.FORBIDDEN
+    if credentials:
+        auth = AuthMode.REQUIRED if args.auth_required else AuthMode.OPTIONAL
+    limits = Limits() if args.max_size is None else Limits(message_size=args.max_size)
+    hostname = {"hostname": args.hostname} if args.hostname else {}
+    return ServerConfig(**hostname, limits=limits, auth_mode=auth, tls_mode=tls)
+
+
+def _listeners(args: argparse.Namespace) -> tuple[str, str]:
+    """The ports and hosts strings, from --port/--host or from --listen."""
+    if not args.listen:
+        port = "2525" if args.port is None else args.port
+        return port, "127.0.0.1" if args.host is None else args.host
+    if args.port is not None or args.host is not None:
+        raise UsageError("--listen cannot be combined with --host or --port")
+    pairs = [_host_port(item) for item in args.listen]
+    return ", ".join(port for _, port in pairs), ", ".join(host for host, _ in pairs)
+
+
+def _host_port(text: str) -> tuple[str, str]:
+    host, sep, port = text.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        raise UsageError(f"--listen {text}: write IPv6 addresses in brackets, e.g. [::1]:2525")
+    if not sep or not host or not port:
+        raise UsageError(f"--listen {text}: expected HOST:PORT")
+    return host, port
+
+
+def _credentials(pairs: Sequence[str], path: Path | None) -> dict[str, str]:
+    found: dict[str, str] = {}
+    lines = [(f"--auth {pair.partition(':')[0]}:...", pair) for pair in pairs]
+    if path is not None:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as err:
+            raise UsageError(f"--auth-file {path}: {err}") from err
+        for number, line in enumerate(text.splitlines(), 1):
+            if line.strip() and not line.lstrip().startswith("#"):
+                lines.append((f"{path}:{number}", line.rstrip("\r\n")))
+    for where, line in lines:
+        user, sep, password = line.partition(":")
+        if not sep or not user or not password:
+            raise UsageError(f"{where}: expected USER:PASSWORD")
+        found[user] = password
+    return found

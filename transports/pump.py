@@ -1,0 +1,170 @@
+"""One session's driving loop, without I/O: what the engine must do next, step by step.
+
+Every engine (threads, anyio, gevent) runs the same loop: ask `Pump.next_step()`, then
+send bytes, wait for bytes, run a hook or run the TLS handshake, each its own way. The
+pump owns the time-out bookkeeping so every engine times out alike. No sockets here.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final
+
+from smtp_proto import replies
+from smtp_proto.connection import ServerConnection
+from smtp_proto.events import NEED_DATA, PAUSED, BeginTls, ConnectionClosed, Event
+from smtp_proto.handler import HookCall, Outcome
+from smtp_proto.session import SessionDriver
+from smtp_proto.state import State
+
+READ_SIZE: Final = 65536
+# Waiting for message text (DATA, BDAT) uses the data time-out; the rest the command one.
+_DATA_STATES: Final = frozenset({State.DATA, State.BDAT})
+# No transaction is open: a stopping server may close these sessions at once.
+_IDLE_STATES: Final = frozenset({State.HELO, State.READY, State.REFUSED})
+
+
+@dataclass(frozen=True, slots=True)
+class Receive:
+    """Send `out`, then wait for bytes (at most `Pump.timeout()` seconds) and `feed` them."""
+
+    out: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class StartTls:
+    """Send `out` (the 220) in clear text, run the TLS handshake, then `tls_established()`."""
+
+    out: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class RunHook:
+    """Run `call` (in place, in a worker or awaited) and hand its outcome to `hook_done()`."""
+
+    call: HookCall
+
+
+@dataclass(frozen=True, slots=True)
+class Finish:
+    """Send `out`, then close the connection: the session is over."""
+
+    out: bytes
+
+
+Step = Receive | StartTls | RunHook | Finish
+
+
+def new_session_id() -> str:
+    """A short random id that tags a session's log lines."""
+    return secrets.token_hex(5)
+
+
+def cram_md5_nonce() -> str:
+    """A fresh CRAM-MD5 challenge body (RFC 2195: random digits and a timestamp)."""
+    return f"{secrets.randbits(64)}.{int(time.time())}"
+
+
+class Pump:
+    """Turns the core's events into steps, runs `SessionDriver.apply`, tracks time-outs.
+
+    The command time-out bounds the wait for each complete command (it starts when the
+    core first asks for bytes and ends with the next event); the data time-out does the
+    same for each wait for message text. A wait runs out when `timeout()` reaches 0.
+    """
+
+    def __init__(
+        self,
+        driver: SessionDriver,
+        *,
+        cmd_timeout: float,
+        data_timeout: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.driver = driver
+        self.conn: ServerConnection = driver.conn
+        self._cmd_timeout = cmd_timeout
+        self._data_timeout = data_timeout
+        self._clock = clock
+        self._deadline: float | None = None
+        self._pending: Event | None = None
+        self._finished = False
+
+    @property
+    def idle(self) -> bool:
+        """Waiting for a command outside a mail transaction: safe to close on shutdown."""
+        return self.conn.state in _IDLE_STATES
+
+    def next_step(self) -> Step:
+        """What to do next; raises `RuntimeError` if a hook's outcome is still owed."""
+        if self._pending is not None:
+            raise RuntimeError("hook_done() is owed before the next step")
+        while not self._finished:
+            event = self.conn.next_event()
+            if event is NEED_DATA:
+                if self._deadline is None:
+                    self._deadline = self._clock() + self._wait_limit()
+                return Receive(self.conn.data_to_send())
+            if event is PAUSED:
+                raise RuntimeError(f"decision left unanswered in state {self.conn.state}")
+            self._deadline = None
+            if isinstance(event, BeginTls):
+                return StartTls(self.conn.data_to_send())
+            call = self.driver.call_for(event)
+            if call is not None:
+                self._pending = event
+                return RunHook(call)
+            self._apply(event, None)
+        return Finish(self.conn.data_to_send())
+
+    def hook_done(self, outcome: Outcome) -> None:
+        """Hand back what the hook of the last `RunHook` step gave."""
+        event, self._pending = self._pending, None
+        if event is None:
+            raise RuntimeError("no hook is running")
+        self._apply(event, outcome)
+
+    def _apply(self, event: Event, outcome: Outcome | None) -> None:
+        self.driver.apply(event, outcome)
+        if isinstance(event, ConnectionClosed):
+            self._finished = True
+
+    def _wait_limit(self) -> float:
+        return self._data_timeout if self.conn.state in _DATA_STATES else self._cmd_timeout
+
+    def timeout(self) -> float:
+        """Seconds left for the current wait for bytes (0 when it has run out)."""
+        if self._deadline is None:
+            return self._wait_limit()
+        return max(0.0, self._deadline - self._clock())
+
+    def feed(self, data: bytes) -> None:
+        """Bytes the client sent; `b""` when it closed or the connection broke."""
+        self.conn.receive_data(data)
+
+    def timed_out(self) -> None:
+        """The wait ran out: 421 4.4.2 and close (RFC 5321 4.5.3.2)."""
+        self._deadline = None
+        self.driver.log(logging.INFO, f"time-out in state {self.conn.state.name}")
+        self.conn.abort(replies.TIMEOUT)
+
+    def shut_down(self) -> None:
+        """The server is stopping: 421 4.3.2 and close."""
+        self._deadline = None
+        self.conn.abort(replies.SHUTTING_DOWN)
+
+    def tls_established(self) -> None:
+        """The STARTTLS handshake succeeded; the session starts over (RFC 3207 4.2)."""
+        self.driver.tls_established()
+
+    def tls_failed(self, reason: str) -> None:
+        """The STARTTLS handshake failed or timed out: the session ends without a reply.
+
+        The engine must not send what the core queues after this (the 421).
+        """
+        self.driver.log(logging.INFO, f"TLS handshake failed: {reason}")
+        self.conn.abort(replies.SHUTTING_DOWN)
