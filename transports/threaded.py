@@ -19,15 +19,12 @@ from typing import Final
 
 from smtp_proto import replies
 from transports.base import ServerBase
-from transports.listen import Listener
-from transports.options import STOP_GRACE
+from transports.listen import Listener, accept_waiting
+from transports.options import STOP_GRACE, STOP_LINGER
 from transports.pump import READ_SIZE, Finish, Pump, Receive, RunHook, StartTls
 
 log = logging.getLogger("smtp_proto.transports")
 
-# After the grace period, sessions get this long to send their 421 before their sockets
-# are shut down under them (a client that stops reading must not hold the stop forever).
-LINGER: Final = 2.0
 _Selector: Final = getattr(selectors, "PollSelector", selectors.SelectSelector)
 _CLIENT: Final = "client"
 
@@ -123,7 +120,7 @@ class Server(ServerBase):
     def _join_sessions(self) -> None:
         with self._lock:
             sessions = list(self._sessions.items())
-        limit = self._grace_deadline + LINGER
+        limit = self._grace_deadline + STOP_LINGER
         for _, thread in sessions:
             thread.join(max(0.0, limit - time.monotonic()))
         for session, thread in sessions:
@@ -154,8 +151,10 @@ class Server(ServerBase):
                         if key.data is not None:
                             self._accept(*key.data)
             finally:
-                for _, sock in bound:
-                    sock.close()
+                for listener, sock in bound:
+                    with sock:  # answer the backlog rather than reset it by closing
+                        for waiting in accept_waiting(sock):
+                            self._refuse(waiting, listener, replies.SHUTTING_DOWN)
 
     def _accept(self, server_sock: socket.socket, listener: Listener) -> None:
         try:
