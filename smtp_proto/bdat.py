@@ -40,6 +40,8 @@ class ChunkReader(MessageReader):
         if self.failure is not None:
             self.remaining -= stop - pos
             return b"", stop
+        if not self.headers_done and stop < pos + self.remaining and buf[stop - 1] == 0x0D:
+            stop -= 1  # a read ending in CR: the LF of a blank line may follow in the next
         cut = self.split_headers(buf, pos, stop)
         self.remaining -= cut - pos
         with memoryview(buf) as view:
