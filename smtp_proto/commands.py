@@ -72,11 +72,12 @@ class Commands:
         if self._state is not State.CLOSED:
             self._state = state
 
-    def _send(self, reply: Reply) -> Reply:
-        """Queue a reply, spending the error budget; a 421 or 221 closes. Returns what was sent."""
+    def _send(self, reply: Reply, *, budget: bool = True) -> Reply:
+        """Queue a reply, spending the error budget (unless `budget` is False: LMTP replies
+        per recipient after the first); a 421 or 221 closes. Returns what was sent."""
         if self._state is State.CLOSED:
             return reply
-        if reply.is_error and not reply.closes:
+        if budget and reply.is_error and not reply.closes:
             self._errors += 1
             if self._errors > self.config.limits.errors:
                 reply = replies.TOO_MANY_ERRORS
@@ -85,9 +86,9 @@ class Commands:
             self._state = State.CLOSED
         return reply
 
-    def _refuse(self, command: str, reply: Reply) -> None:
+    def _refuse(self, command: str, reply: Reply, *, budget: bool = True) -> None:
         """The core answers a command with an error and tells the application."""
-        sent = self._send(reply)
+        sent = self._send(reply, budget=budget)
         self._events.append(CommandRejected(command=command, reply=sent))
 
     def _reset_transaction(self, reason: str, *, full: bool = False) -> None:
