@@ -1,0 +1,370 @@
+"""The anyio transport: one task per connection, on asyncio (uvloop when installed) or trio.
+
+`async def` hooks are awaited on the loop; plain ones run in the server's own worker
+threads, at most `max_processings` at once. Everything engine-neutral (binding, TLS setup,
+counting, the session's steps) lives in the shared modules; this one only waits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import logging
+import math
+import threading
+import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Final
+
+import anyio
+from anyio.abc import ByteStream, SocketAttribute, SocketListener, TaskGroup, TaskStatus
+from anyio.from_thread import BlockingPortal
+
+from smtp_proto import replies
+from smtp_proto.handler import Handler, HookCall, Outcome
+from transports.aio_session import IO_ERRORS, Session, close, refuse
+from transports.base import ServerBase
+from transports.listen import Listener, accept_waiting
+from transports.options import STOP_GRACE, STOP_LINGER
+
+log = logging.getLogger("smtp_proto.transports")
+
+BACKENDS: Final = ("asyncio", "trio")
+_Bound = list[tuple[Listener, Any]]  # listener and its bound stdlib socket
+
+
+@dataclass
+class _Running:
+    """What exists only while `serve()` runs on a loop."""
+
+    portal: BlockingPortal
+    workers: ThreadPoolExecutor
+    stop_requested: anyio.Event = field(default_factory=anyio.Event)
+    served: anyio.Event = field(default_factory=anyio.Event)
+    cut_off: anyio.CancelScope = field(default_factory=anyio.CancelScope)
+
+
+class _ThreadReady(TaskStatus[Any]):
+    """A task status that tells a waiting thread that `serve()` is listening."""
+
+    def __init__(self, event: threading.Event) -> None:
+        self.event = event
+
+    def started(self, value: object = None) -> None:
+        self.event.set()
+
+
+class Server(ServerBase):
+    """The anyio SMTP server; `ServerBase` arguments plus `backend` ("asyncio" or "trio").
+
+    Async use: `await task_group.start(server.serve)` returns once every listener is bound,
+    `await server.shutdown(grace)` stops. Blocking use, as with the threaded server:
+    `start()` runs a loop in a thread of its own and returns once bound; `stop(grace)`,
+    `join()`, `with server:`. asyncio runs on uvloop when it is installed.
+    """
+
+    engine: ClassVar[str] = "asyncio"
+    allows_async_hooks: ClassVar[bool] = True
+
+    def __init__(
+        self, handler: Handler, *args: Any, backend: str | None = None, **kwargs: Any
+    ) -> None:
+        self.backend = backend or self.engine
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}: {self.backend!r}")
+        if importlib.util.find_spec(self.backend) is None:
+            raise ValueError(f"backend {self.backend!r} is not installed")
+        super().__init__(handler, *args, **kwargs)
+
+    def _init_engine(self) -> None:
+        self._lock = threading.Lock()
+        self._started = False
+        self._stopping = False
+        self._stopped = threading.Event()
+        self._grace_deadline = math.inf
+        self._sessions: set[Session] = set()
+        self._queue: deque[anyio.Event] = deque()  # sessions waiting for a processing slot
+        self._running: _Running | None = None
+        self._thread: threading.Thread | None = None
+        self._loop_thread = 0
+        self._failure: BaseException | None = None
+
+    @property
+    def stopping(self) -> bool:
+        """Whether a stop has begun (the server accepts no more connections)."""
+        return self._stopping
+
+    # Async API ------------------------------------------------------------------------------
+
+    async def serve(self, *, task_status: TaskStatus[Any] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Bind every listener, then serve until `shutdown()`; made for `TaskGroup.start`.
+
+        Raises at once, before listening, when a listener cannot bind (see `start()`).
+        """
+        await self._serve(self._bind_once(), task_status)
+
+    async def shutdown(self, grace: float = STOP_GRACE) -> None:
+        """Stop as `stop()` does, from the server's own loop; returns once `serve()` ended."""
+        if not self._started:
+            self._stopped.set()
+            return
+        self._request_stop(grace)
+        if self._running is not None:
+            await self._running.served.wait()
+
+    # Blocking API ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Run the server on a loop in its own thread; returns once every listener is bound.
+
+        Raises `OSError` when a listener cannot bind, `ValueError` for an address given
+        twice, `RuntimeError` when already started.
+        """
+        bound = self._bind_once()
+        ready = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, args=(bound, ready), name="smtp-proto-anyio", daemon=True
+        )
+        self._thread.start()
+        ready.wait()
+        if self._failure is not None:
+            self._thread.join()
+            raise self._failure
+
+    def stop(self, grace: float = STOP_GRACE) -> None:
+        """Stop accepting, let sessions finish for `grace` seconds, then 421 and close.
+
+        Returns once the server has stopped (a running hook is waited for). Harmless when
+        repeated or before `start()`; from the server's own loop use `await shutdown()`.
+        """
+        with self._lock:
+            started, running, thread = self._started, self._running, self._thread
+        if not started:
+            self._stopped.set()
+            return
+        if threading.get_ident() == self._loop_thread:
+            raise RuntimeError("stop() would block the server's loop: await shutdown() instead")
+        if running is not None:
+            with contextlib.suppress(RuntimeError):  # the portal is gone: the loop has ended
+                running.portal.call(self.shutdown, grace)
+        self._stopped.wait()
+        if thread is not None:
+            thread.join()
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait until the server has stopped; False if `timeout` seconds passed first."""
+        with self._lock:
+            if not self._started:
+                return True
+        return self._stopped.wait(timeout)
+
+    # Serving --------------------------------------------------------------------------------
+
+    def _bind_once(self) -> _Bound:
+        with self._lock:
+            if self._started:
+                raise RuntimeError("the server was already started")
+            bound: _Bound = list(self._bind_all())
+            self._started = True
+            return bound
+
+    def _run(self, bound: _Bound, ready: threading.Event) -> None:
+        """The loop thread of the blocking API."""
+        uvloop = self.backend == "asyncio" and importlib.util.find_spec("uvloop") is not None
+        try:
+            anyio.run(
+                self._serve,
+                bound,
+                _ThreadReady(ready),
+                backend=self.backend,
+                backend_options={"use_uvloop": True} if uvloop else {},
+            )
+        except BaseException as err:  # reported by start(), or logged once running
+            if ready.is_set():
+                log.exception("the %s loop failed", self.backend)
+            else:
+                self._failure = err
+        finally:
+            for _, sock in bound:
+                sock.close()
+            self._stopped.set()
+            ready.set()
+
+    async def _serve(self, bound: _Bound, task_status: TaskStatus[Any]) -> None:
+        self._loop_thread = threading.get_ident()
+        servers: list[tuple[Listener, SocketListener]] = []
+        try:
+            async with BlockingPortal() as portal:
+                workers = ThreadPoolExecutor(self.options.max_processings, "smtp-proto-hook")
+                running = self._running = _Running(portal, workers)
+                try:
+                    for listener, sock in bound:
+                        servers.append((listener, await SocketListener.from_socket(sock)))
+                    await self._run_sessions(servers, running, task_status)
+                finally:
+                    await self._close_listeners(servers)
+                    workers.shutdown()  # idle by now: every hook has returned
+                    running.served.set()
+        finally:
+            for _, sock in bound:
+                sock.close()
+            self._loop_thread = 0
+            log.info("stopped")
+            self._stopped.set()
+
+    async def _run_sessions(
+        self,
+        servers: list[tuple[Listener, SocketListener]],
+        running: _Running,
+        task_status: TaskStatus[Any],
+    ) -> None:
+        # The cut-off ends whatever still runs at the grace deadline plus the linger time.
+        with running.cut_off:
+            async with anyio.create_task_group() as sessions:
+                for listener, server in servers:
+                    sessions.start_soon(self._accept_loop, listener, server, sessions)
+                task_status.started(self.addresses)
+                if self._stopping:
+                    self._wake(running)
+                await running.stop_requested.wait()
+                # Answer the clients already waiting, then close: the accept loops end.
+                for listener, server in servers:
+                    raw = server.extra(SocketAttribute.raw_socket)  # noqa: S610 (anyio)
+                    for conn in accept_waiting(raw):
+                        refuse(conn, listener, replies.SHUTTING_DOWN)
+                await self._close_listeners(servers)
+
+    async def _close_listeners(self, servers: list[tuple[Listener, SocketListener]]) -> None:
+        with anyio.CancelScope(shield=True):
+            while servers:
+                _, server = servers.pop()
+                with contextlib.suppress(*IO_ERRORS):
+                    await server.aclose()
+
+    def _request_stop(self, grace: float) -> None:
+        if self._stopping:
+            return
+        self._stopping = True
+        self._grace_deadline = time.monotonic() + max(0.0, grace)
+        if self._running is not None:
+            self._wake(self._running)
+
+    def _wake(self, running: _Running) -> None:
+        """Stop accepting; wake waiting sessions and queued ones; arm the cut-off."""
+        running.stop_requested.set()
+        left = max(0.0, self._grace_deadline - time.monotonic())
+        running.cut_off.deadline = anyio.current_time() + left + STOP_LINGER
+        for session in self._sessions:
+            if session.wait is not None:
+                session.wait.cancel()
+        while self._queue:
+            self._queue.popleft().set()
+
+    # Accepting ------------------------------------------------------------------------------
+
+    async def _accept_loop(
+        self, listener: Listener, server: SocketListener, sessions: TaskGroup
+    ) -> None:
+        while True:
+            try:
+                stream = await server.accept()
+            except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+                return  # closed by a stop
+            except OSError as err:  # e.g. out of file descriptors: back off a moment
+                log.error("accept on %s failed: %s", listener, err)
+                await anyio.sleep(0.1)
+                continue
+            if self._stopping:  # accepted while the listener was being closed
+                sessions.start_soon(self._refuse, stream, listener, replies.SHUTTING_DOWN)
+            elif self.utilization.admit():
+                sessions.start_soon(self._session_main, Session(stream, listener, self))
+            else:
+                log.warning("refused a connection on %s: too many connections", listener)
+                sessions.start_soon(self._refuse, stream, listener, replies.TOO_BUSY)
+
+    async def _refuse(self, stream: ByteStream, listener: Listener, reply: replies.Reply) -> None:
+        try:
+            if not listener.tls:  # a TLS client would read plain text as garbage
+                with anyio.move_on_after(STOP_LINGER), contextlib.suppress(*IO_ERRORS):
+                    await stream.send(reply.to_bytes())
+        finally:
+            await close(stream)
+
+    # Sessions -------------------------------------------------------------------------------
+
+    async def _session_main(self, session: Session) -> None:
+        self._sessions.add(session)
+        try:
+            await self._serve_session(session)
+        except Exception:
+            log.exception("session on %s failed", session.listener)
+        finally:
+            self._sessions.discard(session)
+            # Counted out first: a client that saw the close may reconnect at once.
+            self.utilization.leave()
+            await close(session.stream)
+
+    async def _serve_session(self, session: Session) -> None:
+        if session.listener.tls:
+            failure = await session.handshake()
+            if failure is not None:
+                log.info("TLS handshake on %s failed: %s", session.listener, failure)
+                return
+        if not await self._take_slot():
+            await session.send(replies.SHUTTING_DOWN.to_bytes())
+            return
+        try:
+            await session.drive(self._open_session(session.listener, session.raw))
+        finally:
+            self._free_slot()
+
+    async def _take_slot(self) -> bool:
+        while not self.utilization.try_process():
+            if self._stopping:
+                return False
+            waiter = anyio.Event()
+            self._queue.append(waiter)
+            try:
+                await waiter.wait()
+            finally:
+                with contextlib.suppress(ValueError):
+                    self._queue.remove(waiter)
+        return True
+
+    def _free_slot(self) -> None:
+        self.utilization.done_processing()
+        if self._queue:
+            self._queue.popleft().set()
+
+    def grace_left(self) -> float:
+        """Seconds left until the stop's grace deadline (negative once passed)."""
+        return self._grace_deadline - time.monotonic()
+
+    async def run_hook(self, call: HookCall) -> Outcome:
+        """Await an `async def` hook, or run a plain one in a worker thread; to its end."""
+        # Shielded: a running hook always finishes, so an accepted message is never lost.
+        with anyio.CancelScope(shield=True):
+            if call.is_async:
+                return await call.run_async()
+            running = self._running
+            assert running is not None  # noqa: S101 (sessions run inside serve)
+            done = anyio.Event()
+            outcome: list[Outcome] = []
+
+            def work() -> None:
+                try:
+                    outcome.append(call.run())
+                finally:
+                    running.portal.start_task_soon(done.set)
+
+            running.workers.submit(work)
+            await done.wait()
+        return outcome[0] if outcome else Outcome(error=RuntimeError("the hook did not return"))
+
+
+class TrioServer(Server):
+    """`Server` on trio unless told otherwise."""
+
+    engine: ClassVar[str] = "trio"
