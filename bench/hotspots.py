@@ -25,7 +25,7 @@ def py_spy() -> str | None:
 class Recorder:
     """Samples one process with `py-spy record` until `stop()`; raw (collapsed) output."""
 
-    def __init__(self, exe: str, pid: int, out: Path, rate: int = 250) -> None:
+    def __init__(self, exe: str, pid: int, out: Path, rate: int = 1000) -> None:
         self.out = out
         argv = [exe, "record", "--pid", str(pid), "--format", "raw", "--output", str(out)]
         # --gil: only the thread holding the GIL, i.e. where the interpreter really runs.
@@ -40,19 +40,54 @@ class Recorder:
             raise RuntimeError(f"py-spy wrote nothing: {err.decode(errors='replace').strip()}")
 
 
+# Where a frame's file lives says which layer it belongs to; the first match wins.
+_LAYERS: Final = (
+    (
+        "session layer",
+        (
+            "smtp_proto/session.py",
+            "smtp_proto/handler.py",
+            "smtp_proto/context.py",
+            "smtp_proto/logs.py",
+            "smtp_proto/handlers/",
+        ),
+    ),
+    ("protocol core", ("smtp_proto/",)),
+    ("transport", ("transports/",)),
+    ("bench", ("bench/",)),
+    ("anyio", ("anyio/",)),
+    ("trio", ("trio/", "outcome/", "sniffio/")),
+    ("gevent", ("gevent/", "greenlet/")),
+    ("asyncio", ("asyncio/",)),
+    ("aiosmtpd", ("aiosmtpd/",)),
+)
+
+
+def layer(path: str) -> str:
+    """The layer a source file belongs to; "stdlib and other" when none matches."""
+    for name, marks in _LAYERS:
+        if any(mark in path for mark in marks):
+            return name
+    return "stdlib and other"
+
+
 @dataclass(frozen=True, slots=True)
 class Summary:
-    """Sample counts: own (the frame on top) and inclusive, keyed by `function (file)`."""
+    """Sample counts: own (the frame on top) and inclusive, keyed by `function (file)`;
+    own time per layer too."""
 
     total: int
     own: Counter[str]
     inclusive: Counter[str]
+    layers: Counter[str]
 
     def report(self, top: int = 15) -> str:
-        """Two ranked lists as text, percentages of all samples."""
-        lines = [f"{self.total} samples; own time (function at the top of the stack):"]
+        """Ranked lists as text, percentages of all samples."""
+        lines = [f"{self.total} samples; own time per layer:"]
+        lines += [_row(name, n, self.total) for name, n in self.layers.most_common()]
+        lines.append("own time (function at the top of the stack):")
         lines += [_row(name, n, self.total) for name, n in self.own.most_common(top)]
-        lines.append("inclusive time (function anywhere on the stack):")
+        lines.append("inclusive time of our functions (anywhere on the stack):")
         lines += [_row(name, n, self.total) for name, n in self.inclusive.most_common(top)]
         return "\n".join(lines)
 
@@ -65,6 +100,7 @@ def summarise(path: Path) -> Summary:
     """Read py-spy's raw format: `frame;frame;...;frame COUNT` per line, outermost first."""
     own: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
+    layers: Counter[str] = Counter()
     total = 0
     for line in path.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
@@ -72,16 +108,22 @@ def summarise(path: Path) -> Summary:
             continue
         n = int(count)
         total += n
-        frames = [_short(frame) for frame in stack.split(";")]
-        own[frames[-1]] += n
-        for name in set(frames):
+        frames = [_parse(frame) for frame in stack.split(";")]
+        names = [f"{func} ({Path(path).name})" for func, path in frames]
+        own[names[-1]] += n
+        layers[layer(frames[-1][1])] += n
+        for name in {n for n, (_, path) in zip(names, frames, strict=True) if _ours(path)}:
             inclusive[name] += n
-    return Summary(total=total, own=own, inclusive=inclusive)
+    return Summary(total=total, own=own, inclusive=inclusive, layers=layers)
 
 
-def _short(frame: str) -> str:
-    """`name (path/to/file.py:12)` -> `name (file.py)`; lines are merged per function."""
+def _ours(path: str) -> bool:
+    return layer(path) in ("protocol core", "session layer", "transport")
+
+
+def _parse(frame: str) -> tuple[str, str]:
+    """`name (path/to/file.py:12)` -> (name, path/to/file.py); lines merge per function."""
     match = _FRAME.match(frame.strip())
     if match is None:
-        return frame.strip()
-    return f"{match['func']} ({Path(match['file']).name})"
+        return frame.strip(), ""
+    return match["func"], match["file"]

@@ -29,8 +29,14 @@ class Run:
     """One run: wall-clock seconds, and CPU seconds of the server and of the load generator."""
 
     seconds: float
-    server_cpu: float
+    server_user: float
+    server_system: float
     client_cpu: float
+
+    @property
+    def server_cpu(self) -> float:
+        """The server's CPU seconds, user and system."""
+        return self.server_user + self.server_system
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +59,16 @@ class Result:
         return statistics.median(run.server_cpu / run.seconds for run in self.runs)
 
     @property
+    def system_share(self) -> float:
+        """The median share of the server's CPU time spent in the kernel."""
+        return statistics.median(run.server_system / run.server_cpu for run in self.runs)
+
+    @property
+    def cpu_per_message(self) -> float:
+        """The server's median CPU seconds per message: steadier than rates on a busy host."""
+        return statistics.median(run.server_cpu for run in self.runs) / self.messages
+
+    @property
     def client_load(self) -> float:
         """The load generator's median CPU use, 1.0 = one core busy."""
         return statistics.median(run.client_cpu / run.seconds for run in self.runs)
@@ -66,6 +82,11 @@ class Result:
     def megabytes(self) -> float:
         """The median content MB per second."""
         return self.rate * self.size / MB
+
+
+def load_average() -> str:
+    """The host's 1-minute load average: other work on the machine skews every figure."""
+    return f"{os.getloadavg()[0]:.2f}"
 
 
 def machine(generator: str, runs: int, command: str) -> str:
@@ -89,6 +110,7 @@ def machine(generator: str, runs: int, command: str) -> str:
             f"aiosmtpd {aiosmtpd}",
             f"load generator: {generator}",
             f"figures: median of {runs} runs, (min-max) across runs; MB = 10^6 octets",
+            f"load average at start: {load_average()}",
         ]
     )
 
@@ -96,6 +118,10 @@ def machine(generator: str, runs: int, command: str) -> str:
 def _num(rate: float) -> str:
     """Three significant figures at least, thousands separated."""
     return f"{rate:,.0f}" if rate >= 100 else f"{rate:.3g}"
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds * 1e6:,.0f} us" if seconds < 0.01 else f"{seconds * 1e3:,.0f} ms"
 
 
 def _verdict(ratio: float, target: float) -> str:
@@ -112,8 +138,9 @@ def throughput_table(
     lines = [
         f"\n### {title}\n",
         f"{load.sessions} sessions, {load.messages:,} messages of {size:,} octets, {mode}.\n",
-        "| engine | messages/s (min-max) | MB/s | CPU server / load | x aiosmtpd | target |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| engine | messages/s (min-max) | MB/s | server CPU/msg (sys) | CPU server / load "
+        "| x aiosmtpd | target |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     base = results.get(BASELINE)
     for engine, result in sorted(results.items(), key=lambda item: item[0] != BASELINE):
@@ -122,6 +149,7 @@ def throughput_table(
             engine,
             f"{_num(result.rate)} ({_num(min(rates))}-{_num(max(rates))})",
             f"{result.megabytes:,.1f}",
+            f"{_duration(result.cpu_per_message)} ({result.system_share:.0%})",
             f"{result.server_load:.0%} / {result.client_load:.0%}",
         ]
         if base is None:
@@ -154,7 +182,7 @@ def idle_table(found: Mapping[str, tuple[int, int]], count: int) -> str:
         f"| engine | RSS idle server | RSS with {count:,} | per connection | target |",
         "| --- | --- | --- | --- | --- |",
     ]
-    for engine, (before, after) in found.items():
+    for engine, (before, after) in sorted(found.items(), key=lambda item: item[0] != BASELINE):
         target = ""
         if engine in IDLE_ENGINES:
             if after < IDLE_TARGET:

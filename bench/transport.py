@@ -25,7 +25,7 @@ from typing import IO, Final
 
 from bench import hotspots, servers
 from bench.load import Load, LoadError, Message, open_idle, run_lean, run_smtp_source, smtp_source
-from bench.report import Result, Run, idle_table, machine, throughput_table
+from bench.report import Result, Run, idle_table, load_average, machine, throughput_table
 
 ROOT: Final = Path(__file__).resolve().parent.parent
 
@@ -88,12 +88,12 @@ class ServerProcess:
                 return int(line.split()[1]) * 1024
         raise RuntimeError("no VmRSS line")
 
-    def cpu(self) -> float:
-        """CPU seconds the server has used so far, user and system (/proc/PID/stat)."""
+    def cpu(self) -> tuple[float, float]:
+        """CPU seconds the server has used so far: user, system (/proc/PID/stat)."""
         stat = Path(f"/proc/{self.pid}/stat").read_text()
         fields = stat[stat.rindex(")") + 2 :].split()  # the name may hold spaces
         ticks: int = os.sysconf("SC_CLK_TCK")
-        return (int(fields[11]) + int(fields[12])) / ticks
+        return int(fields[11]) / ticks, int(fields[12]) / ticks
 
     def errors(self) -> str:
         """What the server wrote to standard error so far."""
@@ -173,9 +173,10 @@ def _client_cpu() -> float:
 
 
 def _timed(proc: ServerProcess, send: Sender, load: Load, message: Message) -> Run:
-    server, client = proc.cpu(), _client_cpu()
+    (user, system), client = proc.cpu(), _client_cpu()
     seconds = send(proc.port, load, message)
-    return Run(seconds, proc.cpu() - server, _client_cpu() - client)
+    user_after, system_after = proc.cpu()
+    return Run(seconds, user_after - user, system_after - system, _client_cpu() - client)
 
 
 @contextmanager
@@ -255,6 +256,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             )
     if "idle" in chosen:
         print(idle_table(measure_idle(engines, args.idle), args.idle))
+    print(f"\nload average at the end: {load_average()}")
 
 
 def _parser() -> argparse.ArgumentParser:
