@@ -247,12 +247,13 @@ class ServerConnection(Commands):
         self._end_message()
 
     def _reject_message(self, event: MessageReceived, reply: Reply) -> None:
-        for _ in self._rcpts if self.config.lmtp else (None,):
-            self._send(reply)  # RFC 2033 4.2: one reply per recipient
+        for i, _ in enumerate(self._rcpts if self.config.lmtp else (None,)):
+            self._send(reply, budget=i == 0)  # RFC 2033 4.2: one reply per recipient
         self._end_message()
 
     def _answer_delivery(self, event: RecipientDelivery, reply: Reply | None) -> None:
-        self._send(reply or replies.DELIVERED)
+        # One message spends at most one error, however many recipients it has.
+        self._send(reply or replies.DELIVERED, budget=event.index == 0)
         self._next_delivery()
 
     def _reject_delivery(self, event: RecipientDelivery, reply: Reply) -> None:
@@ -371,8 +372,8 @@ class ServerConnection(Commands):
             raise AssertionError("no message to finish")
         command = "DATA" if isinstance(reader, DataReader) else "BDAT"
         if reader.failure is not None:
-            for _ in self._rcpts if self.config.lmtp else (None,):
-                self._refuse(command, reader.failure)
+            for i, _ in enumerate(self._rcpts if self.config.lmtp else (None,)):
+                self._refuse(command, reader.failure, budget=i == 0)
             self._end_message()
         elif command == "BDAT" and not self._chunk[1]:
             self._send(Reply(250, (f"{self._chunk[0]} octets received",), (2, 0, 0)))
