@@ -11,7 +11,7 @@ from helpers import CONFIG, EHLO, ENVELOPE, answers, of_type, pump, session, sta
 from smtp_proto import replies
 from smtp_proto.config import Limits, ServerConfig
 from smtp_proto.events import CommandRejected, Event, MailFrom, RcptTo
-from smtp_proto.params import Body, MailParams, Notify, Orcpt, RcptParams, Ret
+from smtp_proto.params import Body, MailParams
 from smtp_proto.replies import Reply
 from smtp_proto.state import State
 
@@ -198,52 +198,3 @@ def test_undecodable_bytes_in_a_path_get_a_reply() -> None:
     first, second = conn.data_to_send().split(b"\r\n")[:2]
     assert first.startswith(b"5")
     assert second == b"250 2.1.0 Sender OK"
-
-
-# DSN (RFC 3461) --------------------------------------------------------------------------
-
-
-def test_dsn_parameters_arrive_typed() -> None:
-    events, out = session(
-        EHLO + b"MAIL FROM:<> RET=HDRS ENVID=QQ+2B314\r\n"
-        b"RCPT TO:<b@example.test> NOTIFY=SUCCESS,delay ORCPT=rfc822;b+40example.test\r\n"
-        b"RCPT TO:<c@example.test> NOTIFY=NEVER\r\n"
-    )
-    assert of_type(events, MailFrom) == [
-        MailFrom(address="", params=MailParams(ret=Ret.HDRS, envid="QQ+314"))
-    ]
-    assert [e.params for e in of_type(events, RcptTo)] == [
-        RcptParams(
-            notify=frozenset({Notify.SUCCESS, Notify.DELAY}),
-            orcpt=Orcpt("rfc822", "b@example.test"),
-        ),
-        RcptParams(notify=frozenset({Notify.NEVER})),
-    ]
-    assert out.endswith(wire(replies.SENDER_OK, replies.RECIPIENT_OK, replies.RECIPIENT_OK))
-
-
-@pytest.mark.parametrize(
-    "params",
-    ["NOTIFY=NEVER,SUCCESS", "NOTIFY=SOMETIMES", "NOTIFY=", "ORCPT=rfc822", "ORCPT=rfc822;+4"],
-)
-def test_bad_dsn_rcpt_parameters_get_501(params: str) -> None:
-    conn = started(EHLO + b"MAIL FROM:<a@example.test>\r\n")
-    pump(conn, f"RCPT TO:<b@example.test> {params}\r\n".encode())
-    assert conn.data_to_send() == b"501 5.5.4 Syntax error in MAIL/RCPT parameter\r\n"
-
-
-@pytest.mark.parametrize("params", ["RET=ALL", "ENVID=a+zz", "RET=FULL RET=HDRS"])
-def test_bad_dsn_mail_parameters_get_501(params: str) -> None:
-    _, out = mail(f"MAIL FROM:<a@example.test> {params}")
-    assert out == b"501 5.5.4 Syntax error in MAIL/RCPT parameter\r\n"
-
-
-def test_dsn_switched_off_refuses_its_parameters() -> None:
-    config = replace(CONFIG, dsn=False)
-    _, out = mail("MAIL FROM:<a@example.test> RET=FULL", config=config)
-    assert out == wire(replies.UNKNOWN_PARAMETER)
-    conn = started(EHLO + b"MAIL FROM:<a@example.test>\r\n", config=config)
-    pump(conn, b"RCPT TO:<b@example.test> NOTIFY=NEVER\r\n")
-    assert conn.data_to_send() == wire(replies.UNKNOWN_PARAMETER)
-    _, out = session(EHLO, config=config)
-    assert b"DSN" not in out
