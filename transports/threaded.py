@@ -15,6 +15,7 @@ import socket
 import ssl
 import threading
 import time
+from collections import deque
 from typing import Final
 
 from smtp_proto import replies
@@ -36,6 +37,8 @@ class _Session:
         self.sock = sock
         self.listener = listener
         self.broken = False  # a send failed: nothing more is written, reads see EOF
+        self.turn = threading.Event()  # set when a processing slot is given, or at stop
+        self.has_slot = False
 
     def abort_io(self) -> None:
         """Shut the socket down under a blocked thread (the raw socket, not TLS)."""
@@ -56,7 +59,7 @@ class Server(ServerBase):
 
     def _init_engine(self) -> None:
         self._lock = threading.Lock()
-        self._slots = threading.Condition()
+        self._queue: deque[_Session] = deque()  # waiting for a processing slot, in accept order
         self._started = False
         self._stopping = threading.Event()
         self._stopped = threading.Event()
@@ -106,8 +109,10 @@ class Server(ServerBase):
             return
         assert self._wake_w is not None  # noqa: S101 (set by start)
         self._wake_w.send(b"!")  # wakes the acceptor and every waiting session
-        with self._slots:
-            self._slots.notify_all()
+        with self._lock:
+            for queued in self._queue:
+                queued.turn.set()  # without a slot: they get 421
+            self._queue.clear()
         if self._acceptor is not None:
             self._acceptor.join()
         self._join_sessions()
@@ -178,6 +183,14 @@ class Server(ServerBase):
         )
         with self._lock:
             self._sessions[session] = thread
+            # Slots go out in accept order, so a client is never starved by later ones.
+            if self._stopping.is_set():  # stop() already emptied the queue
+                session.turn.set()
+            elif not self._queue and self.utilization.try_process():
+                session.has_slot = True
+                session.turn.set()
+            else:
+                self._queue.append(session)
         thread.start()
 
     def _refuse(self, sock: socket.socket, listener: Listener, reply: replies.Reply) -> None:
@@ -196,6 +209,7 @@ class Server(ServerBase):
             log.exception("session on %s failed", session.listener)
         finally:
             # Counted out before the close, so a client that sees the close can reconnect.
+            self._give_up_slot(session)
             self.utilization.leave()
             session.sock.close()
             with self._lock:
@@ -210,26 +224,26 @@ class Server(ServerBase):
             if failure is not None:
                 log.info("TLS handshake on %s failed: %s", session.listener, failure)
                 return
-        if not self._take_slot():
+        session.turn.wait()
+        if not session.has_slot:  # the server stopped while this session was queued
             self._send(session, replies.SHUTTING_DOWN.to_bytes())
             return
-        try:
-            self._drive(session, self._open_session(session.listener, session.sock))
-        finally:
-            self._free_slot()
+        self._drive(session, self._open_session(session.listener, session.sock))
 
-    def _take_slot(self) -> bool:
-        with self._slots:
-            while not self.utilization.try_process():
-                if self._stopping.is_set():
-                    return False
-                self._slots.wait()
-        return True
-
-    def _free_slot(self) -> None:
-        self.utilization.done_processing()
-        with self._slots:
-            self._slots.notify()
+    def _give_up_slot(self, session: _Session) -> None:
+        """Hand the session's slot to the first queued session, or leave the queue."""
+        with self._lock:
+            if not session.has_slot:
+                with contextlib.suppress(ValueError):
+                    self._queue.remove(session)
+                return
+            session.has_slot = False
+            if self._queue:
+                successor = self._queue.popleft()
+                successor.has_slot = True
+                successor.turn.set()
+            else:
+                self.utilization.done_processing()
 
     def _drive(self, session: _Session, pump: Pump) -> None:
         assert self._wake_r is not None  # noqa: S101 (set by start)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import socket
 import struct
 import time
@@ -80,6 +81,18 @@ def test_max_processings_queues_the_next_session(
     clients[0].command(b"QUIT")
     assert queued.reply() == GREETING  # the freed slot goes to the queued session
     assert queued.command(b"EHLO late.example.test").startswith(b"250-localhost")
+
+
+def test_queued_sessions_get_their_slots_in_connection_order(
+    server_factory: ServerFactory, clients: list[RawClient]
+) -> None:
+    server = server_factory(Recorder(), max_processings=1)
+    clients += [RawClient(address_of(server)) for _ in range(6)]
+    assert clients[0].reply() == GREETING
+    for previous, client in itertools.pairwise(clients):
+        previous.command(b"QUIT")  # frees the one slot: the next in line must get it
+        assert client.reply() == GREETING
+    clients[-1].command(b"QUIT")
 
 
 def test_command_time_out_before_ehlo(
