@@ -123,8 +123,9 @@ class Server(ServerBase):
         self._stopped.set()
 
     def _join_sessions(self) -> None:
+        me = threading.current_thread()  # stop() called from a hook must not wait for itself
         with self._lock:
-            sessions = list(self._sessions.items())
+            sessions = [(s, t) for s, t in self._sessions.items() if t is not me]
         limit = self._grace_deadline + STOP_LINGER
         for _, thread in sessions:
             thread.join(max(0.0, limit - time.monotonic()))

@@ -36,6 +36,17 @@ def test_max_connections_at_the_edge_and_one_past(
     assert again.reply() == GREETING
 
 
+def test_too_busy_on_an_implicit_tls_port_closes_without_plain_text(
+    server_factory: ServerFactory, clients: list[RawClient]
+) -> None:
+    server = server_factory(Recorder(), tls_implicit_ports=0, max_connections=1)
+    clients.append(RawClient(address_of(server)))
+    assert clients[-1].reply() == GREETING
+    extra = RawClient(address_of(server, tls=True))
+    clients.append(extra)
+    assert extra.closed()  # a TLS client would take a plain 421 for a broken handshake
+
+
 class HeloGate(Recorder):
     """Holds every EHLO in its hook until the gate opens."""
 
