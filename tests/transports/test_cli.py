@@ -93,6 +93,20 @@ def test_serve_stores_messages_into_a_maildir(tmp_path: Path) -> None:
     assert sum("accepted" in line for line in server.log) == 2
 
 
+def test_serve_limits_and_verbose_logging(tmp_path: Path) -> None:
+    options = ["--maildir", str(tmp_path / "m"), "--max-connections", "1", "--max-size", "4096"]
+    with serve(*options, "--max-processings", "1", "-v", "--hostname", "mx.example.test") as server:
+        with smtplib.SMTP(*server.address(), timeout=TIMEOUT) as client:
+            code, text = client.ehlo()
+            assert (code, text.splitlines()[0]) == (250, b"mx.example.test Hello [127.0.0.1]")
+            assert client.esmtp_features["size"] == "4096"
+            with socket.create_connection(server.address(), timeout=TIMEOUT) as extra:
+                assert extra.recv(100) == b"421 4.3.2 Too many connections, try again later\r\n"
+        server.read_until("connection closed")
+        assert server.stop() == 0
+    assert any(" DEBUG " in line for line in server.log)
+
+
 def test_serve_with_starttls_implicit_tls_and_auth(tmp_path: Path) -> None:
     maildir = tmp_path / "mail"
     accounts = tmp_path / "accounts"
