@@ -1,6 +1,7 @@
 """Test-wide settings: Hypothesis profiles, picked by HYPOTHESIS_PROFILE (default `dev`).
 
-`ci` is derandomized and has no deadline, so a run on a slow machine is repeatable.
+`ci` is derandomized and has no deadline, so a run on a slow machine is repeatable;
+`deep` runs many more examples, for hunting bugs by hand.
 """
 
 from __future__ import annotations
@@ -17,4 +18,5 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.register_profile("dev", deadline=None, max_examples=50)
+settings.register_profile("deep", deadline=None, max_examples=5000)  # bug hunting by hand
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))

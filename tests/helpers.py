@@ -3,6 +3,7 @@ and collect the events and reply bytes. No sockets: bytes in, events and bytes o
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
@@ -191,3 +192,9 @@ def dot_stuff(data: bytes) -> bytes:
     if stuffed.startswith(b"."):
         stuffed = b"." + stuffed
     return stuffed + b".\r\n"
+
+
+def reads(data: bytes, cuts: Iterable[int]) -> list[bytes]:
+    """`data` cut at the given offsets (out of range and repeated ones ignored)."""
+    points = [0, *sorted({c for c in cuts if 0 < c < len(data)}), len(data)]
+    return [data[a:b] for a, b in itertools.pairwise(points) if b > a]
