@@ -139,7 +139,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{PROG}: error: {err}", file=sys.stderr)
         return 1
     with _logging(args.verbose):
-        return serve(server)
+        try:
+            return serve(server)
+        except KeyboardInterrupt:  # a second Ctrl-C while stopping: quit at once
+            print(f"{PROG}: interrupted", file=sys.stderr)
+            return 130
 
 
 def serve(server: ServerBase, stop: threading.Event | None = None) -> int:
@@ -227,6 +231,7 @@ def _build_server(args: argparse.Namespace) -> ServerBase:
 
 
 def _server_class(transport: str) -> type[ServerBase]:
+    """The engine named by --transport (each imported only when chosen)."""
     from transports.threaded import Server
 
     return Server
