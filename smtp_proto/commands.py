@@ -118,6 +118,9 @@ class Commands:
             self._refuse(known, replies.BAD_CHARACTER)
             return None
         if verb is None or ((verb is Verb.LHLO) is not self.config.lmtp and verb in _GREETINGS):
+            if self._state is State.REFUSED:  # RFC 5321 3.1: 503 to anything but QUIT
+                self._refuse("", replies.BAD_SEQUENCE)
+                return None
             return self._unknown_command(name, raw)
         return self._dispatch(verb, arg.rstrip(" "))
 
