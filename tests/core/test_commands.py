@@ -28,11 +28,13 @@ from smtp_proto.events import (
     ConnectionOpened,
     Helo,
     SessionReset,
+    UnknownCommand,
 )
 from smtp_proto.replies import Reply
 from smtp_proto.state import State, Verb
 
 HELO_OK: Final = b"250 mx.example.test Hello client.example\r\n"
+OK_250: Final = Reply(250, ("fine",))
 
 # The line each verb is sent as; BDAT is followed by its 3 octets.
 LINES: Final = {
@@ -232,6 +234,17 @@ def test_refused_greeting_serves_only_quit() -> None:
         CommandRejected(command="EHLO", reply=replies.BAD_SEQUENCE),
         CommandRejected(command="NOOP", reply=replies.BAD_SEQUENCE),
     ]
+
+
+def test_refused_greeting_answers_unknown_commands_with_503_too() -> None:
+    events, out = session(
+        b"XYZZY\r\nLHLO c\r\n",
+        decide=answers({ConnectionOpened: None}, accepted={UnknownCommand: OK_250}),
+    )
+    assert out == b"554 No SMTP service here\r\n" + wire(
+        replies.BAD_SEQUENCE, replies.BAD_SEQUENCE, esc=False
+    )
+    assert not of_type(events, UnknownCommand)
 
 
 def test_client_talking_before_the_greeting_is_answered_after_it() -> None:
