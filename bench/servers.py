@@ -24,23 +24,26 @@ ENGINES: Final = ("threads", "asyncio", "trio", "gevent", "aiosmtpd")
 # Far above any scenario's connection count, so no session waits for a processing slot
 # (aiosmtpd has no such limit).
 PROCESSINGS: Final = 4096
+# The modules each engine needs: our transport and the library under it.
 _MODULES: Final = {
-    "threads": "transports.threaded",
-    "asyncio": "transports.aio",
-    "trio": "transports.aio",
-    "gevent": "transports.green",
-    "aiosmtpd": "aiosmtpd",
+    "threads": ("transports.threaded",),
+    "asyncio": ("transports.engines", "transports.aio", "anyio"),
+    "trio": ("transports.engines", "transports.aio", "anyio", "trio"),
+    "gevent": ("transports.engines", "transports.green", "gevent"),
+    "aiosmtpd": ("aiosmtpd",),
 }
 
 
 def missing(engine: str) -> str | None:
-    """Why `engine` cannot run here (its module is absent), or None when it can."""
-    module = _MODULES[engine]
-    try:
-        found = importlib.util.find_spec(module) is not None
-    except ModuleNotFoundError:
-        found = False
-    return None if found else f"{module} is not installed or not written yet"
+    """Why `engine` cannot run here (a module is absent), or None when it can."""
+    for module in _MODULES[engine]:
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except ModuleNotFoundError:
+            found = False
+        if not found:
+            return f"{module} is not installed or not written yet"
+    return None
 
 
 def raise_file_limit(wanted: int = 65536) -> None:
@@ -57,14 +60,14 @@ def serve(engine: str, port_file: Path | None = None) -> None:
     The bound port is printed as one line on standard output (and written to `port_file`).
     """
     raise_file_limit()
-    servers: dict[str, Callable[[Callable[[int], None]], None]] = {
-        "threads": _serve_threads,
-        "asyncio": _serve_asyncio,
-        "trio": _serve_trio,
-        "gevent": _serve_gevent,
-        "aiosmtpd": _serve_aiosmtpd,
-    }
-    servers[engine](lambda port: _announce(port, port_file))
+
+    def announce(port: int) -> None:
+        _announce(port, port_file)
+
+    if engine == "aiosmtpd":
+        asyncio.run(_aiosmtpd_main(announce))
+    else:
+        _serve_ours(engine, announce)
 
 
 def _announce(port: int, port_file: Path | None) -> None:
@@ -81,12 +84,12 @@ def _wait_for_eof() -> None:
         pass
 
 
-def _ours(factory: Callable[..., ServerBase], **extra: object) -> ServerBase:
+def _ours(factory: Callable[..., ServerBase]) -> ServerBase:
     """One of our servers: the base Handler accepts every message (the session keeps it in
     `ctx.message.data` until the next transaction, as aiosmtpd keeps `envelope.content`)."""
     from smtp_proto.handler import Handler
 
-    return factory(Handler(), ports="0", hosts="127.0.0.1", max_processings=PROCESSINGS, **extra)
+    return factory(Handler(), ports="0", hosts="127.0.0.1", max_processings=PROCESSINGS)
 
 
 def _run_blocking(server: ServerBase, announce: Callable[[int], None]) -> None:
@@ -98,40 +101,16 @@ def _run_blocking(server: ServerBase, announce: Callable[[int], None]) -> None:
         server.stop(grace=0)
 
 
-def _serve_threads(announce: Callable[[int], None]) -> None:
-    from transports.threaded import Server
+def _serve_ours(engine: str, announce: Callable[[int], None]) -> None:
+    # Every engine's blocking API runs its loop or hub in a thread of its own; this
+    # thread only waits for the end of standard input.
+    if engine == "threads":
+        from transports.threaded import Server
 
-    _run_blocking(_ours(Server), announce)
-
-
-def _serve_aio(backend: str, announce: Callable[[int], None]) -> None:
-    # The blocking API: the loop runs in a thread of its own, this one waits on stdin.
-    aio = importlib.import_module("transports.aio")
-    _run_blocking(_ours(aio.Server, backend=backend), announce)
-
-
-def _serve_asyncio(announce: Callable[[int], None]) -> None:
-    _serve_aio("asyncio", announce)
-
-
-def _serve_trio(announce: Callable[[int], None]) -> None:
-    _serve_aio("trio", announce)
-
-
-def _serve_gevent(announce: Callable[[int], None]) -> None:
-    import gevent.socket
-
-    green = importlib.import_module("transports.green")
-    server = _ours(green.Server)
-    server.start()
-    try:
-        announce(server.addresses[0][1])
-        while True:  # wait cooperatively, so the hub keeps serving
-            gevent.socket.wait_read(sys.stdin.fileno())
-            if not os.read(sys.stdin.fileno(), 4096):
-                break
-    finally:
-        server.stop(grace=0)
+        factory: Callable[..., ServerBase] = Server
+    else:
+        factory = importlib.import_module("transports.engines").server_class(engine)
+    _run_blocking(_ours(factory), announce)
 
 
 class _DropHandler:
@@ -140,10 +119,6 @@ class _DropHandler:
     async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
         """Accept: aiosmtpd has already read the content into `envelope`."""
         return "250 OK"
-
-
-def _serve_aiosmtpd(announce: Callable[[int], None]) -> None:
-    asyncio.run(_aiosmtpd_main(announce))
 
 
 async def _aiosmtpd_main(announce: Callable[[int], None]) -> None:
