@@ -85,7 +85,7 @@ class Server(ServerBase):
         self._stopped = threading.Event()
         self._grace_deadline = math.inf
         self._sessions: set[Session] = set()
-        self._queue: deque[anyio.Event] = deque()  # sessions waiting for a processing slot
+        self._queue: deque[Session] = deque()  # waiting for a processing slot, in accept order
         self._running: _Running | None = None
         self._thread: threading.Thread | None = None
         self._loop_thread = 0
@@ -259,8 +259,8 @@ class Server(ServerBase):
         for session in self._sessions:
             if session.wait is not None:
                 session.wait.cancel()
-        while self._queue:
-            self._queue.popleft().set()
+        while self._queue:  # without a slot: they get 421
+            self._queue.popleft().turn.set()
 
     # Accepting ------------------------------------------------------------------------------
 
@@ -279,7 +279,14 @@ class Server(ServerBase):
             if self._stopping:  # accepted while the listener was being closed
                 sessions.start_soon(self._refuse, stream, listener, replies.SHUTTING_DOWN)
             elif self.utilization.admit():
-                sessions.start_soon(self._session_main, Session(stream, listener, self))
+                session = Session(stream, listener, self)
+                # Slots go out in accept order (trio starts tasks in no fixed order).
+                if not self._queue and self.utilization.try_process():
+                    session.has_slot = True
+                    session.turn.set()
+                else:
+                    self._queue.append(session)
+                sessions.start_soon(self._session_main, session)
             else:
                 log.warning("refused a connection on %s: too many connections", listener)
                 sessions.start_soon(self._refuse, stream, listener, replies.TOO_BUSY)
@@ -303,6 +310,7 @@ class Server(ServerBase):
         finally:
             self._sessions.discard(session)
             # Counted out first: a client that saw the close may reconnect at once.
+            self._give_up_slot(session)
             self.utilization.leave()
             await close(session.stream)
 
@@ -312,31 +320,25 @@ class Server(ServerBase):
             if failure is not None:
                 log.info("TLS handshake on %s failed: %s", session.listener, failure)
                 return
-        if not await self._take_slot():
+        await session.turn.wait()
+        if not session.has_slot:  # the server stopped while this session was queued
             await session.send(replies.SHUTTING_DOWN.to_bytes())
             return
-        try:
-            await session.drive(self._open_session(session.listener, session.raw))
-        finally:
-            self._free_slot()
+        await session.drive(self._open_session(session.listener, session.raw))
 
-    async def _take_slot(self) -> bool:
-        while not self.utilization.try_process():
-            if self._stopping:
-                return False
-            waiter = anyio.Event()
-            self._queue.append(waiter)
-            try:
-                await waiter.wait()
-            finally:
-                with contextlib.suppress(ValueError):
-                    self._queue.remove(waiter)
-        return True
-
-    def _free_slot(self) -> None:
-        self.utilization.done_processing()
+    def _give_up_slot(self, session: Session) -> None:
+        """Hand the session's slot to the first queued session, or leave the queue."""
+        if not session.has_slot:
+            with contextlib.suppress(ValueError):
+                self._queue.remove(session)
+            return
+        session.has_slot = False
         if self._queue:
-            self._queue.popleft().set()
+            successor = self._queue.popleft()
+            successor.has_slot = True
+            successor.turn.set()
+        else:
+            self.utilization.done_processing()
 
     def grace_left(self) -> float:
         """Seconds left until the stop's grace deadline (negative once passed)."""

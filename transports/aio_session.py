@@ -66,6 +66,8 @@ class Session:
         self.host = host
         self.broken = False  # a send failed: nothing more is written, reads see EOF
         self.wait: anyio.CancelScope | None = None
+        self.turn = anyio.Event()  # set when a processing slot is given, or at stop
+        self.has_slot = False
         opts = host.options
         self._io_limit = max(opts.io_cmd_timeout, opts.io_data_timeout)
 
