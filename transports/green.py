@@ -1,0 +1,325 @@
+"""The gevent transport: one greenlet per connection, on gevent's own sockets and SSL.
+
+The gevent hub runs in a thread of its own and nothing is monkey-patched, so blocking
+code elsewhere in the process is untouched. Hooks run in the session's greenlet (they
+should wait only cooperatively), so `async def` hooks are refused at construction.
+Everything engine-neutral lives in the shared modules; this one only waits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import socket
+import threading
+import time
+from collections import deque
+from typing import Any, Final
+
+import gevent
+import gevent.event
+import gevent.select
+import gevent.socket
+import gevent.ssl
+
+from smtp_proto import replies
+from transports.base import ServerBase
+from transports.listen import Listener, accept_waiting
+from transports.options import STOP_GRACE, STOP_LINGER
+from transports.pump import READ_SIZE, Finish, Pump, Receive, RunHook, StartTls
+
+log = logging.getLogger("smtp_proto.transports")
+
+_Bound = list[tuple[Listener, socket.socket]]
+_GreenSocket: Final[Any] = gevent.socket.socket
+_GreenSslSocket: Final[Any] = gevent.ssl.SSLSocket
+
+
+class _Session:
+    """One accepted connection: its current gevent socket (replaced by STARTTLS)."""
+
+    def __init__(self, sock: Any, listener: Listener) -> None:
+        self.sock = sock
+        self.listener = listener
+        self.broken = False  # a send failed: nothing more is written, reads see EOF
+        self.turn = gevent.event.Event()  # set when a processing slot is given, or at stop
+        self.has_slot = False
+
+    def abort_io(self) -> None:
+        """Shut the socket down under a blocked greenlet (the raw socket, not TLS)."""
+        with contextlib.suppress(OSError):
+            _GreenSocket.shutdown(self.sock, socket.SHUT_RDWR)
+
+
+class Server(ServerBase):
+    """The gevent SMTP server; see `ServerBase` for the arguments.
+
+    `start()` binds every listener (or raises), then runs a gevent hub in a thread of its
+    own; `stop(grace)`, `join()` and `with server:` behave as in the threaded server.
+    """
+
+    engine = "gevent"
+
+    def _init_engine(self) -> None:
+        self._lock = threading.Lock()
+        self._started = False
+        self._stopping = threading.Event()
+        self._stopped = threading.Event()
+        self._grace_deadline = math.inf
+        self._sessions: dict[_Session, Any] = {}  # session -> its greenlet
+        self._queue: deque[_Session] = deque()  # waiting for a processing slot, in accept order
+        self._thread: threading.Thread | None = None
+        self._wake: tuple[socket.socket, socket.socket] | None = None  # stop() writes a byte
+        opts = self.options
+        self._io_limit = max(opts.io_cmd_timeout, opts.io_data_timeout)
+
+    @property
+    def stopping(self) -> bool:
+        """Whether `stop()` has begun (the server accepts no more connections)."""
+        return self._stopping.is_set()
+
+    # Lifecycle ------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Bind every listener and start the hub's thread; raises if any cannot bind."""
+        with self._lock:
+            if self._started:
+                raise RuntimeError("the server was already started")
+            bound = self._bind_all()
+            self._started = True
+            self._wake = socket.socketpair()
+            self._thread = threading.Thread(
+                target=self._run, args=(bound,), name="smtp-proto-gevent", daemon=True
+            )
+            self._thread.start()
+
+    def stop(self, grace: float = STOP_GRACE) -> None:
+        """Stop accepting, let sessions finish for `grace` seconds, then 421 and close.
+
+        Returns when every session has ended (a running hook is waited for). Calling it
+        again, or before `start()`, is harmless.
+        """
+        with self._lock:
+            first = self._started and not self._stopping.is_set()
+            if first:
+                self._grace_deadline = time.monotonic() + max(0.0, grace)
+                self._stopping.set()
+            elif not self._started:
+                self._stopped.set()
+        if not first:
+            self._stopped.wait()
+            return
+        assert self._wake is not None  # noqa: S101 (set by start)
+        self._wake[1].send(b"!")  # wakes the acceptor and every waiting session
+        if self._thread is not None:
+            self._thread.join()
+        for sock in self._wake:
+            sock.close()
+        log.info("stopped")
+        self._stopped.set()
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait until the server has stopped; False if `timeout` seconds passed first."""
+        with self._lock:
+            if not self._started:
+                return True
+        return self._stopped.wait(timeout)
+
+    def _run(self, bound: _Bound) -> None:
+        """The hub's thread: accept until stopped, then wind the sessions down."""
+        hub = gevent.get_hub()
+        try:
+            self._accept_loop(bound, self._wake_r)
+            self._wind_down()
+        except BaseException:  # a bug; the stop must still end
+            log.exception("the gevent hub failed")
+        finally:
+            hub.destroy(destroy_loop=True)
+
+    def _wind_down(self) -> None:
+        while self._queue:  # without a slot: they get 421
+            self._queue.popleft().turn.set()
+        greenlets = list(self._sessions.values())
+        left = self._grace_deadline + STOP_LINGER - time.monotonic()
+        gevent.joinall(greenlets, timeout=max(0.0, left))
+        for session, greenlet in list(self._sessions.items()):
+            if not greenlet.dead:
+                session.abort_io()
+        gevent.joinall(greenlets)
+
+    # Accepting ------------------------------------------------------------------------------
+
+    @property
+    def _wake_r(self) -> socket.socket:
+        assert self._wake is not None  # noqa: S101 (set by start)
+        return self._wake[0]
+
+    def _accept_loop(self, bound: _Bound, wake: socket.socket) -> None:
+        listeners = {sock: listener for listener, sock in bound}
+        for sock in listeners:
+            sock.setblocking(False)
+        try:
+            while not self._stopping.is_set():
+                readable, _, _ = gevent.select.select([*listeners, wake], [], [])
+                for sock in readable:
+                    if sock in listeners:
+                        self._accept(sock, listeners[sock])
+        finally:
+            for listener, sock in bound:
+                with sock:  # answer the backlog rather than reset it by closing
+                    for waiting in accept_waiting(sock):
+                        _refuse(waiting, listener, replies.SHUTTING_DOWN)
+
+    def _accept(self, server_sock: socket.socket, listener: Listener) -> None:
+        try:
+            sock, _ = server_sock.accept()
+        except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+            return
+        except OSError as err:  # e.g. out of file descriptors: back off a moment
+            log.error("accept on %s failed: %s", listener, err)
+            gevent.sleep(0.1)
+            return
+        if self._stopping.is_set():
+            _refuse(sock, listener, replies.SHUTTING_DOWN)
+        elif not self.utilization.admit():
+            log.warning("refused a connection on %s: too many connections", listener)
+            _refuse(sock, listener, replies.TOO_BUSY)
+        else:
+            session = _Session(_GreenSocket(fileno=sock.detach()), listener)
+            if not self._queue and self.utilization.try_process():  # in accept order
+                session.has_slot = True
+                session.turn.set()
+            else:
+                self._queue.append(session)
+            self._sessions[session] = gevent.spawn(self._session_main, session)
+
+    # Sessions -------------------------------------------------------------------------------
+
+    def _session_main(self, session: _Session) -> None:
+        try:
+            self._serve(session)
+        except Exception:
+            log.exception("session on %s failed", session.listener)
+        finally:
+            # Counted out before the close, so a client that sees the close can reconnect.
+            self._give_up_slot(session)
+            self.utilization.leave()
+            session.sock.close()
+            del self._sessions[session]
+
+    def _serve(self, session: _Session) -> None:
+        session.sock.settimeout(self._io_limit)
+        with contextlib.suppress(OSError):
+            session.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if session.listener.tls:
+            failure = self._handshake(session)
+            if failure is not None:
+                log.info("TLS handshake on %s failed: %s", session.listener, failure)
+                return
+        session.turn.wait()
+        if not session.has_slot:  # the server stopped while this session was queued
+            self._send(session, replies.SHUTTING_DOWN.to_bytes())
+            return
+        self._drive(session, self._open_session(session.listener, session.sock))
+
+    def _give_up_slot(self, session: _Session) -> None:
+        """Hand the session's slot to the first queued session, or leave the queue."""
+        if not session.has_slot:
+            with contextlib.suppress(ValueError):
+                self._queue.remove(session)
+            return
+        session.has_slot = False
+        if self._queue:
+            successor = self._queue.popleft()
+            successor.has_slot = True
+            successor.turn.set()
+        else:
+            self.utilization.done_processing()
+
+    def _drive(self, session: _Session, pump: Pump) -> None:
+        while True:
+            step = pump.next_step()
+            if isinstance(step, RunHook):
+                pump.hook_done(step.call.run())
+                continue
+            self._send(session, step.out)
+            if isinstance(step, Finish):
+                return
+            if isinstance(step, StartTls):
+                failure = self._handshake(session)
+                if failure is None:
+                    pump.tls_established()
+                else:
+                    session.broken = True
+                    pump.tls_failed(failure)
+                continue
+            assert isinstance(step, Receive)  # noqa: S101 (the last kind of step)
+            self._receive(session, pump)
+
+    def _receive(self, session: _Session, pump: Pump) -> None:
+        """Wait for bytes and feed them, or time the session out, or shut it down."""
+        sock = session.sock
+        if session.broken:
+            pump.feed(b"")
+            return
+        if isinstance(sock, _GreenSslSocket) and sock.pending():
+            self._read(session, pump)
+            return
+        while True:
+            left = pump.timeout()
+            if left <= 0:
+                pump.timed_out()
+                return
+            waiting = [sock, self._wake_r]
+            if self._stopping.is_set():
+                grace_left = self._grace_deadline - time.monotonic()
+                if pump.idle or grace_left <= 0:
+                    pump.shut_down()
+                    return
+                waiting = [sock]  # the wake socket stays readable: stop listening to it
+                left = min(left, grace_left)
+            readable, _, _ = gevent.select.select(waiting, [], [], left)
+            if sock in readable:
+                self._read(session, pump)
+                return
+
+    def _read(self, session: _Session, pump: Pump) -> None:
+        try:
+            data = session.sock.recv(READ_SIZE)
+        except OSError:  # reset, TLS error, or a TLS record that never completed
+            data = b""
+        pump.feed(data)
+
+    def _send(self, session: _Session, data: bytes) -> None:
+        if not data or session.broken:
+            return
+        try:
+            session.sock.sendall(data)
+        except OSError:
+            session.broken = True
+
+    def _handshake(self, session: _Session) -> str | None:
+        """Run the server side of the TLS handshake; what went wrong, or None."""
+        context = self.ssl_context
+        if context is None or session.broken:
+            return "no TLS context" if context is None else "connection broken"
+        try:
+            session.sock.settimeout(self.options.tls_handshake_timeout)
+            # gevent's SSLSocket over the stdlib context the shared TLS setup built.
+            session.sock = _GreenSslSocket(
+                sock=session.sock, server_side=True, do_handshake_on_connect=False, _context=context
+            )
+            session.sock.do_handshake()
+            session.sock.settimeout(self._io_limit)
+        except OSError as err:  # ssl.SSLError, a time-out, a reset
+            return str(err) or type(err).__name__
+        return None
+
+
+def _refuse(sock: socket.socket, listener: Listener, reply: replies.Reply) -> None:
+    """Answer a connection that will not be served with `reply` (without waiting), close it."""
+    with contextlib.closing(sock), contextlib.suppress(OSError):
+        if not listener.tls:  # a TLS client would read plain text as garbage
+            sock.setblocking(False)
+            sock.send(reply.to_bytes())
