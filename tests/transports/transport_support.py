@@ -5,24 +5,24 @@ from __future__ import annotations
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import gevent
+
 from smtp_proto.context import Context
 from smtp_proto.handler import Handler
 from transports.base import ServerBase
+from transports.engines import server_class
 
 TIMEOUT = 10.0  # a client that waits longer than this has found a hang
 
 
 def engine_class(engine: str) -> type[ServerBase]:
     """The `Server` class of an engine by its `--transport` name."""
-    if engine == "threads":
-        from transports.threaded import Server
-
-        return Server
-    raise ValueError(f"unknown engine {engine!r}")
+    return server_class(engine)
 
 
 class ServerFactory(Protocol):
@@ -70,6 +70,22 @@ class Recorder(Handler):
             self.disconnects += 1
 
 
+def wait_in_hook(event: threading.Event, timeout: float) -> bool:
+    """Wait for `event` in a hook; in a gevent greenlet, without blocking the whole hub.
+
+    gevent runs hooks in greenlets of one hub thread and patches nothing, so a hook blocked
+    on a threading primitive would stall every session of that server.
+    """
+    if gevent.getcurrent().parent is None:  # a thread's own stack: plain blocking
+        return event.wait(timeout)
+    deadline = time.monotonic() + timeout
+    while not event.is_set():
+        if time.monotonic() >= deadline:
+            return False
+        gevent.sleep(0.005)
+    return True
+
+
 class Gate:
     """Blocks a hook until released; `entered` counts the threads that reached it."""
 
@@ -79,7 +95,7 @@ class Gate:
 
     def wait(self) -> None:
         self.entered.release()
-        if not self.released.wait(TIMEOUT):
+        if not wait_in_hook(self.released, TIMEOUT):
             raise TimeoutError("the gate was never released")
 
     def reached(self, timeout: float = TIMEOUT) -> bool:
