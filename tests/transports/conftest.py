@@ -1,7 +1,7 @@
 """Fixtures for the transport tests: every test runs once per engine and leaks nothing.
 
-Add an engine to ENGINES (and to `transport_support.engine_class`) to run the whole
-suite against it; a non-blocking `start()`/`stop()` pair is all `server_factory` needs.
+Every engine of `transports.engines` runs the whole suite; a non-blocking
+`start()`/`stop()` pair is all `server_factory` needs.
 """
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ import pytest
 from transport_support import RawClient, ServerFactory, engine_class
 
 from smtp_proto.handler import Handler
+from transports import engines
 from transports.base import ServerBase
 
-ENGINES = ["threads"]
+ENGINES = list(engines.ENGINES)
 
 
 @pytest.fixture(autouse=True)
