@@ -22,10 +22,11 @@ from smtp_proto.context import Context
 from smtp_proto.errors import Smtpd535Error
 from smtp_proto.handlers.maildir import MaildirHandler
 from transports.base import ServerBase
+from transports.engines import ENGINES, server_class
 from transports.options import ServerOptions
 
 PROG: Final = "smtp-proto"
-TRANSPORTS: Final = ("threads",)  # later engines add their names here and in _server_class
+TRANSPORTS: Final = ENGINES
 TLS_MODES: Final = {
     "off": TlsMode.FORBIDDEN,
     "optional": TlsMode.OPTIONAL,
@@ -116,7 +117,9 @@ def _serve_options(p: argparse.ArgumentParser) -> None:
     limits.add_argument("--max-connections", type=int, help="default unlimited")
     limits.add_argument("--max-processings", type=int, default=4, help="default 4")
     limits.add_argument("--max-size", type=int, metavar="BYTES", help="largest message")
-    p.add_argument("--transport", choices=TRANSPORTS, default="threads")
+    p.add_argument(
+        "--transport", choices=TRANSPORTS, default="threads", help="the engine (default threads)"
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="log every session step")
 
 
@@ -232,9 +235,7 @@ def _build_server(args: argparse.Namespace) -> ServerBase:
 
 def _server_class(transport: str) -> type[ServerBase]:
     """The engine named by --transport (each imported only when chosen)."""
-    from transports.threaded import Server
-
-    return Server
+    return server_class(transport)
 
 
 def _config(args: argparse.Namespace, credentials: dict[str, str], tls: TlsMode) -> ServerConfig:
