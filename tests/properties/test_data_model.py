@@ -12,8 +12,10 @@ from helpers import CONFIG, EHLO, ENVELOPE, content, of_type, reads, session
 from hypothesis import given
 from hypothesis import strategies as st
 
+from smtp_proto import replies
 from smtp_proto.config import CrlfMode, Limits
 from smtp_proto.events import CommandRejected, MessageReceived
+from smtp_proto.replies import Reply
 
 START: Final = EHLO + ENVELOPE + b"DATA\r\n"
 PIECES: Final = st.lists(
@@ -68,3 +70,50 @@ def test_data_reader_matches_the_line_model(
     else:
         assert content(events) == expected
         assert of_type(events, MessageReceived) == [MessageReceived(size=len(expected))]
+
+
+def model_limits(data: bytes, mode: CrlfMode, text_line: int, size: int) -> Reply | None:
+    """The reply after the end of data when `data` is read in stream order: the first limit
+    a line breaks refuses the message (its length as sent, a stuffed dot not counted; then
+    STRICT's bare CR or LF; then the content size so far). None while the end has not come."""
+    failure: Reply | None = None
+    total, bol = 0, True
+    for part in data.split(b"\n")[:-1]:  # the text after the last LF cannot hold the end
+        line = part + b"\n"
+        if bol and line == b".\r\n":
+            return failure or replies.MESSAGE_ACCEPTED
+        stuffed = bol and line.startswith(b".")
+        bol = line.endswith(b"\r\n")
+        if failure is not None:
+            continue
+        body = line[1:] if stuffed else line
+        if len(body) > text_line:
+            failure = replies.TEXT_LINE_TOO_LONG
+        elif mode is CrlfMode.STRICT and BARE.search(body):
+            failure = replies.BARE_LINE_ENDING
+        else:
+            total += len(BARE_LF.sub(b"\r\n", body) if mode is CrlfMode.ENSURE else body)
+            if total > size:
+                failure = replies.MESSAGE_TOO_BIG
+    return None
+
+
+@given(
+    pieces=PIECES,
+    mode=st.sampled_from(list(CrlfMode)),
+    text_line=st.integers(3, 12),
+    size=st.integers(1, 40),
+)
+def test_limits_in_stream_order_match_the_model(
+    pieces: list[bytes], mode: CrlfMode, text_line: int, size: int
+) -> None:
+    """Read one byte at a time; see test_limits for one read (the first refusal may differ)."""
+    data = b"".join(pieces)
+    config = replace(CONFIG, crlf_mode=mode, limits=Limits(text_line=text_line, message_size=size))
+    _, out = session(*reads(START + data, range(len(START + data))), config=config)
+    expected = model_limits(data, mode, text_line, size)
+    tail = out.split(b"354 End data with <CR><LF>.<CR><LF>\r\n", 1)[1]
+    if expected is None:
+        assert tail == b""
+    else:
+        assert tail.startswith(expected.to_bytes())
