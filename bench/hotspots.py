@@ -1,5 +1,6 @@
 """Where a server process spends its time: py-spy samples (when py-spy is on PATH or next to
-the interpreter) summarised per function, by own time and by time including callees.
+the interpreter) summarised per layer and function, and `perf stat` counts of system calls,
+futex calls and context switches (when perf is installed and allowed).
 """
 
 from __future__ import annotations
@@ -69,6 +70,36 @@ def layer(path: str) -> str:
         if any(mark in path for mark in marks):
             return name
     return "stdlib and other"
+
+
+def perf() -> str | None:
+    """The perf executable, or None when it is not installed."""
+    return shutil.which("perf")
+
+
+class Counters:
+    """Counts kernel events of one process with `perf stat` until `stop()`."""
+
+    EVENTS: Final = ("raw_syscalls:sys_enter", "syscalls:sys_enter_futex", "context-switches")
+    NAMES: Final = ("system calls", "futex calls", "context switches")
+
+    def __init__(self, exe: str, pid: int) -> None:
+        argv = [exe, "stat", "-x", ",", "-e", ",".join(self.EVENTS), "-p", str(pid)]
+        self._proc = subprocess.Popen(
+            argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        )
+
+    def stop(self) -> dict[str, float]:
+        """End counting; the count per event name (events perf could not count are left out)."""
+        self._proc.send_signal(2)
+        _, err = self._proc.communicate(timeout=60)
+        counts: dict[str, float] = {}
+        for line in err.splitlines():
+            value, _, rest = line.partition(",")
+            event = rest.split(",")[1] if rest.count(",") >= 1 else ""
+            if event in self.EVENTS and value.replace(".", "", 1).isdigit():
+                counts[self.NAMES[self.EVENTS.index(event)]] = float(value)
+        return counts
 
 
 @dataclass(frozen=True, slots=True)

@@ -117,7 +117,9 @@ def machine(generator: str, runs: int, command: str) -> str:
 
 def _num(rate: float) -> str:
     """Three significant figures at least, thousands separated."""
-    return f"{rate:,.0f}" if rate >= 100 else f"{rate:.3g}"
+    if rate >= 100:
+        return f"{rate:,.0f}"
+    return f"{rate:.1f}" if rate >= 10 else f"{rate:.2f}"
 
 
 def _duration(seconds: float) -> str:

@@ -181,21 +181,29 @@ def _timed(proc: ServerProcess, send: Sender, load: Load, message: Message) -> R
 
 @contextmanager
 def _profiling(proc: ServerProcess, scenario: Scenario, wanted: bool) -> Iterator[None]:
-    exe = hotspots.py_spy() if wanted else None
-    if exe is None:
-        yield
-        return
+    spy, perf = (hotspots.py_spy(), hotspots.perf()) if wanted else (None, None)
     out = Path(tempfile.gettempdir()) / f"bench-{proc.engine}-{scenario.key}-{time.time_ns()}.txt"
-    recorder = hotspots.Recorder(exe, proc.pid, out)
+    recorder = None if spy is None else hotspots.Recorder(spy, proc.pid, out)
+    counters = None if perf is None else hotspots.Counters(perf, proc.pid)
     start = time.perf_counter()
     try:
         yield
     finally:
         elapsed = time.perf_counter() - start
-        recorder.stop()
-        summary = hotspots.summarise(out)
-        print(f"\n#### py-spy: {proc.engine}, {scenario.title} ({elapsed:.2f} s, raw: {out})\n")
-        print("```\n" + summary.report() + "\n```")
+        counts = {} if counters is None else counters.stop()
+        if recorder is not None:
+            recorder.stop()
+        if wanted:
+            print(f"\n#### profile: {proc.engine}, {scenario.title} ({elapsed:.2f} s)\n")
+            print("```")
+            if counts:
+                each = ", ".join(
+                    f"{n / scenario.load.messages:,.1f} {name}" for name, n in counts.items()
+                )
+                print(f"perf stat, per message: {each}")
+            if recorder is not None:
+                print(f"py-spy (raw samples: {out}):\n" + hotspots.summarise(out).report())
+            print("```")
 
 
 def measure_idle(engines: Sequence[str], count: int) -> dict[str, tuple[int, int]]:
