@@ -6,6 +6,7 @@ writing, handshakes and stopping. Nothing here blocks on a client.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import ssl
@@ -17,6 +18,7 @@ from smtp_proto.config import ServerConfig, TlsMode
 from smtp_proto.connection import ServerConnection
 from smtp_proto.context import Peer
 from smtp_proto.handler import Handler
+from smtp_proto.replies import Reply
 from smtp_proto.session import SessionDriver
 from transports import listen, tls
 from transports.limits import Utilization
@@ -209,3 +211,14 @@ class ServerBase:
             cmd_timeout=self.options.io_cmd_timeout,
             data_timeout=self.options.io_data_timeout,
         )
+
+
+def refuse(sock: socket.socket, listener: listen.Listener, reply: Reply) -> None:
+    """Answer a connection that will not be served with `reply`, without waiting; close it.
+
+    Nothing is sent on an implicit-TLS listener: its client would read plain text as garbage.
+    """
+    with contextlib.closing(sock), contextlib.suppress(OSError):
+        if not listener.tls:
+            sock.setblocking(False)
+            sock.send(reply.to_bytes())
