@@ -24,8 +24,8 @@ from anyio.from_thread import BlockingPortal
 
 from smtp_proto import replies
 from smtp_proto.handler import Handler, HookCall, Outcome
-from transports.aio_session import IO_ERRORS, Session, close, refuse
-from transports.base import ServerBase
+from transports.aio_session import IO_ERRORS, Session, close
+from transports.base import ServerBase, refuse
 from transports.listen import Listener, accept_waiting
 from transports.options import STOP_GRACE, STOP_LINGER
 

@@ -8,7 +8,6 @@ beyond what `Host` tells it.
 from __future__ import annotations
 
 import contextlib
-import socket
 import ssl
 from typing import Final, Protocol
 
@@ -17,7 +16,6 @@ from anyio.abc import ByteStream, SocketAttribute
 from anyio.streams.tls import TLSStream
 
 from smtp_proto.handler import HookCall, Outcome
-from smtp_proto.replies import Reply
 from transports.listen import Listener
 from transports.options import ServerOptions
 from transports.pump import READ_SIZE, Finish, Pump, Receive, RunHook, StartTls
@@ -144,14 +142,6 @@ class Session:
         except IO_ERRORS as err:
             return str(err.__cause__ or err) or type(err).__name__
         return None
-
-
-def refuse(sock: socket.socket, listener: Listener, reply: Reply) -> None:
-    """Answer a connection that will not be served with `reply` (without waiting), close it."""
-    with contextlib.closing(sock), contextlib.suppress(OSError):
-        if not listener.tls:  # a TLS client would read plain text as garbage
-            sock.setblocking(False)
-            sock.send(reply.to_bytes())
 
 
 async def close(stream: ByteStream) -> None:

@@ -24,7 +24,7 @@ import gevent.socket
 import gevent.ssl
 
 from smtp_proto import replies
-from transports.base import ServerBase
+from transports.base import ServerBase, refuse
 from transports.listen import Listener, accept_waiting
 from transports.options import STOP_GRACE, STOP_LINGER
 from transports.pump import READ_SIZE, Finish, Pump, Receive, RunHook, StartTls
@@ -169,7 +169,7 @@ class Server(ServerBase):
             for listener, sock in bound:
                 with sock:  # answer the backlog rather than reset it by closing
                     for waiting in accept_waiting(sock):
-                        _refuse(waiting, listener, replies.SHUTTING_DOWN)
+                        refuse(waiting, listener, replies.SHUTTING_DOWN)
 
     def _accept(self, server_sock: socket.socket, listener: Listener) -> None:
         try:
@@ -181,10 +181,10 @@ class Server(ServerBase):
             gevent.sleep(0.1)
             return
         if self._stopping.is_set():
-            _refuse(sock, listener, replies.SHUTTING_DOWN)
+            refuse(sock, listener, replies.SHUTTING_DOWN)
         elif not self.utilization.admit():
             log.warning("refused a connection on %s: too many connections", listener)
-            _refuse(sock, listener, replies.TOO_BUSY)
+            refuse(sock, listener, replies.TOO_BUSY)
         else:
             session = _Session(_GreenSocket(fileno=sock.detach()), listener)
             if not self._queue and self.utilization.try_process():  # in accept order
@@ -315,11 +315,3 @@ class Server(ServerBase):
         except OSError as err:  # ssl.SSLError, a time-out, a reset
             return str(err) or type(err).__name__
         return None
-
-
-def _refuse(sock: socket.socket, listener: Listener, reply: replies.Reply) -> None:
-    """Answer a connection that will not be served with `reply` (without waiting), close it."""
-    with contextlib.closing(sock), contextlib.suppress(OSError):
-        if not listener.tls:  # a TLS client would read plain text as garbage
-            sock.setblocking(False)
-            sock.send(reply.to_bytes())
