@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Final
 
-from bench import hotspots, servers
+from bench import hotspots, inprocess, servers
 from bench.load import Load, LoadError, Message, open_idle, run_lean, run_smtp_source, smtp_source
 from bench.report import Result, Run, idle_table, load_average, machine, throughput_table
 
@@ -250,6 +250,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     send, described = pick_sender(args.client)
     print(machine(described, args.runs, " ".join(["python -m bench.transport", *sys.argv[1:]])))
     chosen = set(args.scenarios.split(","))
+    if set(engines) - {"aiosmtpd"} and chosen & {"one", "many"}:
+        print(inprocess.report(scenarios(args.scale)[0].size))
     for scenario in scenarios(args.scale):
         if scenario.key in chosen:
             try:
