@@ -49,7 +49,9 @@ class Commands:
         self._state = State.GREETING
         self._encrypted = encrypted
         self._extended = False  # EHLO/LHLO rather than HELO
-        self._esc = False  # ENHANCEDSTATUSCODES in use
+        # RFC 2034 4: enhanced codes on every reply, EHLO or not, except the greeting and
+        # the answers to HELO/EHLO.
+        self._esc = config.enhanced_status_codes
         self._authenticated = False
         self._mail: MailParams | None = None
         self._rcpts: list[str] = []
@@ -72,7 +74,7 @@ class Commands:
         if self._state is not State.CLOSED:
             self._state = state
 
-    def _send(self, reply: Reply, *, budget: bool = True) -> Reply:
+    def _send(self, reply: Reply, *, budget: bool = True, enhanced: bool = True) -> Reply:
         """Queue a reply, spending the error budget (unless `budget` is False: LMTP replies
         per recipient after the first); a 421 or 221 closes. Returns what was sent."""
         if self._state is State.CLOSED:
@@ -81,14 +83,16 @@ class Commands:
             self._errors += 1
             if self._errors > self.config.limits.errors:
                 reply = replies.TOO_MANY_ERRORS
-        self._out += reply.to_bytes(enhanced=self._esc)
+        self._out += reply.to_bytes(enhanced=self._esc and enhanced)
         if reply.closes:
             self._state = State.CLOSED
         return reply
 
-    def _refuse(self, command: str, reply: Reply, *, budget: bool = True) -> None:
+    def _refuse(
+        self, command: str, reply: Reply, *, budget: bool = True, enhanced: bool = True
+    ) -> None:
         """The core answers a command with an error and tells the application."""
-        sent = self._send(reply, budget=budget)
+        sent = self._send(reply, budget=budget, enhanced=enhanced)
         self._events.append(CommandRejected(command=command, reply=sent))
 
     def _reset_transaction(self, reason: str, *, full: bool = False) -> None:
@@ -114,7 +118,7 @@ class Commands:
         if length > limit:
             self._refuse(known, replies.LINE_TOO_LONG)
             return None
-        if b"\0" in raw or b"\r" in raw:
+        if b"\0" in raw or b"\r" in raw or b"\n" in raw:
             self._refuse(known, replies.BAD_CHARACTER)
             return None
         if verb is None or ((verb is Verb.LHLO) is not self.config.lmtp and verb in _GREETINGS):
@@ -127,7 +131,8 @@ class Commands:
     def _dispatch(self, verb: Verb, arg: str) -> Handled:
         reply = self._refusal(verb)
         if reply is not None:
-            self._refuse(verb.value, reply)
+            # RFC 2034 4: answers to HELO/EHLO carry no enhanced code.
+            self._refuse(verb.value, reply, enhanced=verb not in _GREETINGS)
             if verb is Verb.BDAT:
                 self._skip_chunk(arg)  # RFC 3030 2: a refused BDAT still owns its octets
             return None
@@ -172,7 +177,7 @@ class Commands:
     def _helo(self, arg: str, verb: Verb) -> Handled:
         hostname = arg.strip()
         if not hostname or " " in hostname:
-            self._refuse(verb.value, replies.NEED_DOMAIN)
+            self._refuse(verb.value, replies.NEED_DOMAIN, enhanced=False)
             return None
         return Helo(hostname=hostname, extended=verb is not Verb.HELO, lmtp=verb is Verb.LHLO)
 

@@ -143,7 +143,7 @@ class ServerConnection(Commands):
         if self._state is not State.TLS:
             raise LocalProtocolError("tls_established() without a STARTTLS in progress")
         self._encrypted = True
-        self._extended = self._esc = self._authenticated = False
+        self._extended = self._authenticated = False
         self._state = State.HELO
         self._reset_transaction("STARTTLS", full=True)
 
@@ -151,9 +151,11 @@ class ServerConnection(Commands):
         """Server-side end (time-out, shutdown): queue `reply` and close. No-op once closed."""
         if self._state is State.CLOSED:
             return
+        # In place of the greeting or a HELO/EHLO answer, no enhanced code (RFC 2034 4).
+        plain = self._state is State.GREETING or isinstance(self._pending, Helo)
         self._pending = None
         self._events.clear()
-        self._out += reply.to_bytes(enhanced=self._esc)
+        self._out += reply.to_bytes(enhanced=self._esc and not plain)
         self._state = State.CLOSED
 
     def discard_message(self, reply: Reply) -> None:
@@ -182,22 +184,24 @@ class ServerConnection(Commands):
 
     def _accept_greeting(self, event: ConnectionOpened, reply: Reply | None) -> None:
         greeting = Reply(220, (f"{self.config.hostname} {self.config.greeting}",))
-        self._send(reply or greeting)
+        self._send(reply or greeting, enhanced=False)
         self._set_state(State.HELO)
 
     def _reject_greeting(self, event: ConnectionOpened, reply: Reply) -> None:
-        self._send(reply)
+        self._send(reply, enhanced=False)
         self._set_state(State.REFUSED)  # RFC 5321 3.1: then only QUIT is served
+
+    def _reject_helo(self, event: Helo, reply: Reply) -> None:
+        self._send(reply, enhanced=False)  # RFC 2034 4: no enhanced code on HELO/EHLO answers
 
     def _accept_helo(self, event: Helo, reply: Reply | None) -> None:
         self._extended = event.extended
-        self._esc = event.extended and self.config.enhanced_status_codes
         first = reply.lines[0] if reply else self._helo_text(event.hostname)
         lines = [first]
         if event.extended:
             cram = self._nonce is not None
             lines += capabilities(self.config, encrypted=self._encrypted, cram_md5=cram)
-        self._send(Reply(250, tuple(lines)))
+        self._send(Reply(250, tuple(lines)), enhanced=False)
         self._set_state(State.READY)
         self._reset_transaction("LHLO" if event.lmtp else "EHLO" if event.extended else "HELO")
 
@@ -311,33 +315,35 @@ class ServerConnection(Commands):
 
     def _step_command(self) -> bool:
         buf, pos = self._buf, self._pos
-        nl = buf.find(b"\n", pos, pos + self._max_line)
-        if nl < 0:
+        # RFC 5321 2.3.8: only CRLF ends a line; a bare LF stays inside it (and is refused).
+        end = buf.find(b"\r\n", pos, pos + self._max_line)
+        if end < 0:
             if len(buf) - pos < self._max_line:
                 return False
-            self._skip_line = 0  # too long for any command: drop it up to its LF
+            self._skip_line = 0  # too long for any command: drop it up to its CRLF
             return True
-        end = nl - 1 if nl > pos and buf[nl - 1] == 0x0D else nl
         raw = bytes(buf[pos:end])
-        self._pos = nl + 1
-        decision = self._command(raw, nl + 2 - pos if end == nl else nl + 1 - pos)
+        self._pos = end + 2
+        decision = self._command(raw, end + 2 - pos)
         if decision is not None:
             self._events.append(decision)
         return True
 
     def _step_skip_line(self) -> bool:
         buf, pos = self._buf, self._pos
-        nl = buf.find(b"\n", pos)
-        stop = len(buf) if nl < 0 else nl
+        crlf = buf.find(b"\r\n", pos)
+        # Without a CRLF, keep a last CR: its LF may come in the next read.
+        stop = crlf if crlf >= 0 else len(buf) - (1 if buf.endswith(b"\r") else 0)
+        stop = max(stop, pos)
         self._skip_line += stop - pos  # counted the same whatever the reads
         self._pos = stop
         if self._skip_line > self.config.limits.line_buffer:
             self._refuse("", replies.LINE_NEVER_ENDS)
             return True
-        if nl < 0:
+        if crlf < 0:
             return stop > pos
         self._skip_line = -1
-        self._pos = nl + 1
+        self._pos = crlf + 2
         if self._state is State.AUTH:
             self._auth_failed(replies.AUTH_LINE_TOO_LONG)
         else:
@@ -405,6 +411,7 @@ _ACCEPT: dict[type[Decision], Callable[[ServerConnection, object, Reply | None],
 }
 _REJECT: dict[type[Decision], Callable[[ServerConnection, object, Reply], None]] = {
     ConnectionOpened: ServerConnection._reject_greeting,  # type: ignore[dict-item]
+    Helo: ServerConnection._reject_helo,  # type: ignore[dict-item]
     AuthCredentials: ServerConnection._reject_auth,  # type: ignore[dict-item]
     DataStart: ServerConnection._reject_data,  # type: ignore[dict-item]
     MessageReceived: ServerConnection._reject_message,  # type: ignore[dict-item]

@@ -157,7 +157,7 @@ TLS_REQUIRED: Final = _r(530, "Must issue a STARTTLS command first", (5, 7, 0))
 TLS_ALREADY: Final = _r(503, "TLS already active", (5, 5, 1))
 
 # Added for the command dispatcher.
-BAD_CHARACTER: Final = _r(500, "NUL or bare CR in command line", (5, 5, 2))
+BAD_CHARACTER: Final = _r(500, "NUL, bare CR or bare LF in command line", (5, 5, 2))
 LINE_NEVER_ENDS: Final = _r(421, "Line too long, closing connection", (4, 7, 0))
 NEED_DOMAIN: Final = _r(501, "Domain name required", (5, 5, 4))
 HELO_REJECTED: Final = _r(550, "Access denied", (5, 7, 1))

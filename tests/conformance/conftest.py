@@ -5,7 +5,8 @@ from __future__ import annotations
 import ssl
 
 import pytest
-from conformance_tls import server_context, write_self_signed
+
+from tests.conformance.conformance_tls import server_context, write_self_signed
 
 
 @pytest.fixture(scope="session")

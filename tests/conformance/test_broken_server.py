@@ -6,12 +6,12 @@ import ssl
 from pathlib import Path
 
 import pytest
-from broken_server import BrokenServer, Faults
 
 from conformance.registry import select
 from conformance.runner import run_checks
 from conformance.target import Target
 from conformance.verdict import Verdict
+from tests.conformance.broken_server import BrokenServer, Faults
 
 CLEAN_GROUPS = ["smuggling", "rfc3207", "rfc5321.dot-transparency"]
 REFUSALS = [

@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from broken_server import BrokenServer, Faults
 
 from conformance.pytest_plugin import (
     Check,
@@ -18,6 +17,7 @@ from conformance.pytest_plugin import (
     selected_checks,
 )
 from conformance.verdict import Verdict
+from tests.conformance.broken_server import BrokenServer, Faults
 
 __all__ = ["pytest_generate_tests"]  # the hook pytest picks up from this module
 

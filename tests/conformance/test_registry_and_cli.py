@@ -9,11 +9,11 @@ import ssl
 from pathlib import Path
 
 import pytest
-from broken_server import BrokenServer, Faults
 
 from conformance.cli import main
 from conformance.registry import all_groups, select
 from conformance.target import parse_hostport
+from tests.conformance.broken_server import BrokenServer, Faults
 
 GROUP_NAMES = [
     "rfc5321",

@@ -7,20 +7,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from helpers import (
-    CONFIG,
-    EHLO,
-    EHLO_REPLY,
-    ENVELOPE,
-    ENVELOPE_REPLY,
-    GREETING,
-    accept_all,
-    answers,
-    pump,
-    session,
-    started,
-    wire,
-)
 
 from smtp_proto import replies
 from smtp_proto.connection import ServerConnection
@@ -41,6 +27,21 @@ from smtp_proto.events import (
     UnknownCommand,
 )
 from smtp_proto.replies import Reply
+from tests.helpers import (
+    CONFIG,
+    EHLO,
+    EHLO_REPLY,
+    ENVELOPE,
+    ENVELOPE_REPLY,
+    GREETING,
+    accept_all,
+    answers,
+    of_type,
+    pump,
+    session,
+    started,
+    wire,
+)
 
 SHUTDOWN_421 = Reply(421, ("Going down",), (4, 3, 2))
 MESSAGE = b"DATA\r\nSubject: hi\r\n\r\nbody\r\n.\r\n"
@@ -123,17 +124,19 @@ def test_undecodable_verb_is_unknown_with_replacement_characters() -> None:
 def test_nul_or_bare_cr_in_a_command_gets_500(line: bytes) -> None:
     conn = started(EHLO)
     events = pump(conn, line + b"NOOP\r\n")
-    assert conn.data_to_send() == b"500 5.5.2 NUL or bare CR in command line\r\n" + wire(
-        replies.NOOP_OK
-    )
+    assert conn.data_to_send() == wire(replies.BAD_CHARACTER) + wire(replies.NOOP_OK)
     # Only a known verb names the command: the line's first word may hold control bytes.
     assert events[0] == CommandRejected(command="", reply=replies.BAD_CHARACTER)
 
 
-def test_a_command_ending_in_bare_lf_is_taken() -> None:
+def test_a_bare_lf_never_ends_a_command_line() -> None:
+    # RFC 5321 2.3.8: only CRLF ends a line; the bare LF stays inside it and is refused.
     conn = started(EHLO)
-    pump(conn, b"NOOP\nRSET\n")
-    assert conn.data_to_send() == wire(replies.NOOP_OK, replies.RESET_OK)
+    events = pump(conn, b"NOOP\nRSET\n")
+    assert conn.data_to_send() == b""
+    pump(conn, b"\r\nNOOP\r\n")
+    assert conn.data_to_send() == wire(replies.BAD_CHARACTER, replies.NOOP_OK)
+    assert not of_type(events, CommandRejected)
 
 
 # Decisions answered with 421, abort, the client closing ---------------------------------
@@ -179,10 +182,17 @@ def test_abort_queues_421_and_closes_even_with_a_decision_pending() -> None:
     assert conn.data_to_send() == b""
 
 
-def test_abort_before_ehlo_has_no_enhanced_code() -> None:
-    conn = started()
+def test_abort_in_place_of_the_greeting_has_no_enhanced_code() -> None:
+    conn = ServerConnection(CONFIG)
     conn.abort(replies.TIMEOUT)
     assert conn.data_to_send() == b"421 Timeout, closing transmission channel\r\n"
+
+
+def test_abort_after_the_greeting_has_its_enhanced_code() -> None:
+    # RFC 2034 4: enhanced codes whether or not EHLO was used.
+    conn = started()
+    conn.abort(replies.TIMEOUT)
+    assert conn.data_to_send() == wire(replies.TIMEOUT)
 
 
 def test_client_closing_ends_the_session() -> None:

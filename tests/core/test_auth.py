@@ -9,7 +9,14 @@ from dataclasses import replace
 from typing import Final
 
 import pytest
-from helpers import (
+
+from smtp_proto import replies
+from smtp_proto.config import AuthMode, ServerConfig, TlsMode
+from smtp_proto.connection import ServerConnection
+from smtp_proto.events import AuthCredentials, CommandRejected, Decision, MailFrom
+from smtp_proto.replies import Reply
+from smtp_proto.state import State
+from tests.helpers import (
     CONFIG,
     EHLO,
     EHLO_REPLY,
@@ -21,13 +28,6 @@ from helpers import (
     started,
     wire,
 )
-
-from smtp_proto import replies
-from smtp_proto.config import AuthMode, ServerConfig, TlsMode
-from smtp_proto.connection import ServerConnection
-from smtp_proto.events import AuthCredentials, CommandRejected, Decision, MailFrom
-from smtp_proto.replies import Reply
-from smtp_proto.state import State
 
 AUTH: Final = replace(CONFIG, auth_mode=AuthMode.OPTIONAL)
 PLAIN: Final = base64.b64encode(b"\0tim\0tanstaaftanstaaf")  # RFC 4616 example
@@ -201,9 +201,9 @@ def test_auth_before_ehlo_twice_and_in_a_transaction_get_503() -> None:
     conn = started(config=AUTH)
     pump(conn, b"AUTH PLAIN " + PLAIN + b"\r\nHELO client.example\r\nAUTH PLAIN\r\n")
     assert conn.data_to_send() == (
-        b"503 Send HELO/EHLO first\r\n"
+        b"503 5.5.1 Send HELO/EHLO first\r\n"
         b"250 mx.example.test Hello client.example\r\n"
-        b"503 Bad sequence of commands\r\n"
+        b"503 5.5.1 Bad sequence of commands\r\n"
     )
     conn = started(EHLO + b"AUTH PLAIN " + PLAIN + b"\r\n", config=AUTH)
     pump(conn, b"AUTH PLAIN " + PLAIN + b"\r\n")

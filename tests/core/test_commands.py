@@ -6,19 +6,6 @@ from __future__ import annotations
 from typing import Final
 
 import pytest
-from helpers import (
-    CONFIG,
-    EHLO,
-    EHLO_REPLY,
-    ENVELOPE,
-    GREETING,
-    answers,
-    of_type,
-    pump,
-    session,
-    started,
-    wire,
-)
 
 from smtp_proto import replies
 from smtp_proto.connection import ServerConnection
@@ -32,6 +19,19 @@ from smtp_proto.events import (
 )
 from smtp_proto.replies import Reply
 from smtp_proto.state import State, Verb
+from tests.helpers import (
+    CONFIG,
+    EHLO,
+    EHLO_REPLY,
+    ENVELOPE,
+    GREETING,
+    answers,
+    of_type,
+    pump,
+    session,
+    started,
+    wire,
+)
 
 HELO_OK: Final = b"250 mx.example.test Hello client.example\r\n"
 OK_250: Final = Reply(250, ("fine",))
@@ -142,7 +142,7 @@ TABLE: Final[dict[str, dict[Verb, Row]]] = {
         for verb in SMTP_VERBS
     },
 }
-ENHANCED: Final = {"READY", "MAIL", "RCPT", "CHUNKING"}  # reached through EHLO
+GREETING_VERBS: Final = {Verb.HELO, Verb.EHLO, Verb.LHLO}  # answered without enhanced codes
 
 
 def reach(name: str) -> ServerConnection:
@@ -182,7 +182,7 @@ def test_every_verb_in_every_state(name: str, verb: Verb) -> None:
     expected, state = TABLE[name][verb]
     events = pump(conn, LINES[verb])
     if isinstance(expected, Reply):
-        assert conn.data_to_send() == wire(expected, esc=name in ENHANCED)
+        assert conn.data_to_send() == wire(expected, esc=verb not in GREETING_VERBS)
         if expected.is_error:
             assert CommandRejected(command=verb.value, reply=expected) in events
     else:
@@ -197,7 +197,7 @@ def test_a_refused_bdat_never_reads_its_octets_as_commands(name: str) -> None:
     bdat, noop = TABLE[name][Verb.BDAT][0], TABLE[name][Verb.NOOP][0]
     assert isinstance(bdat, Reply)
     assert isinstance(noop, Reply)
-    assert conn.data_to_send() == wire(bdat, noop, esc=name in ENHANCED)
+    assert conn.data_to_send() == wire(bdat, noop)
 
 
 def test_verbs_are_case_insensitive() -> None:
@@ -227,8 +227,8 @@ def test_refused_greeting_serves_only_quit() -> None:
     events, out = session(
         b"EHLO client.example\r\nNOOP\r\nQUIT\r\n", decide=answers({ConnectionOpened: None})
     )
-    assert out == b"554 No SMTP service here\r\n" + wire(
-        replies.BAD_SEQUENCE, replies.BAD_SEQUENCE, replies.CLOSING, esc=False
+    assert out == b"554 No SMTP service here\r\n" + wire(replies.BAD_SEQUENCE, esc=False) + wire(
+        replies.BAD_SEQUENCE, replies.CLOSING
     )
     assert of_type(events, CommandRejected) == [
         CommandRejected(command="EHLO", reply=replies.BAD_SEQUENCE),
@@ -241,9 +241,7 @@ def test_refused_greeting_answers_unknown_commands_with_503_too() -> None:
         b"XYZZY\r\nLHLO c\r\n",
         decide=answers({ConnectionOpened: None}, accepted={UnknownCommand: OK_250}),
     )
-    assert out == b"554 No SMTP service here\r\n" + wire(
-        replies.BAD_SEQUENCE, replies.BAD_SEQUENCE, esc=False
-    )
+    assert out == b"554 No SMTP service here\r\n" + wire(replies.BAD_SEQUENCE, replies.BAD_SEQUENCE)
     assert not of_type(events, UnknownCommand)
 
 
@@ -254,7 +252,7 @@ def test_client_talking_before_the_greeting_is_answered_after_it() -> None:
     assert conn.data_to_send() == b""
     conn.accept()
     pump(conn)
-    assert conn.data_to_send() == GREETING + b"250 OK\r\n"
+    assert conn.data_to_send() == GREETING + b"250 2.0.0 OK\r\n"
 
 
 # HELO and EHLO ---------------------------------------------------------------------------
@@ -305,7 +303,7 @@ def test_helo_without_a_single_domain_gets_501(line: bytes) -> None:
 
 def test_rejected_helo_keeps_the_state() -> None:
     _, out = session(EHLO + b"MAIL FROM:<a@example.test>\r\n", decide=answers({Helo: None}))
-    assert out == GREETING + wire(replies.HELO_REJECTED, replies.NEED_HELO, esc=False)
+    assert out == GREETING + wire(replies.HELO_REJECTED, esc=False) + wire(replies.NEED_HELO)
 
 
 def test_later_ehlo_resets_the_transaction() -> None:
@@ -315,13 +313,14 @@ def test_later_ehlo_resets_the_transaction() -> None:
     assert SessionReset(reason="EHLO") in events
 
 
-def test_enhanced_codes_appear_only_after_ehlo() -> None:
+def test_enhanced_codes_appear_whether_or_not_ehlo_was_used() -> None:
+    # RFC 2034 4: on every reply but the greeting and the answers to HELO/EHLO.
     _, out = session(b"NOOP\r\nHELO client.example\r\nNOOP\r\n" + EHLO + b"NOOP\r\n")
-    assert out == GREETING + b"250 OK\r\n" + HELO_OK + b"250 OK\r\n" + EHLO_REPLY + (
+    assert out == GREETING + b"250 2.0.0 OK\r\n" + HELO_OK + b"250 2.0.0 OK\r\n" + EHLO_REPLY + (
         b"250 2.0.0 OK\r\n"
     )
     _, out = session(EHLO + b"HELO client.example\r\nNOOP\r\n")
-    assert out.endswith(HELO_OK + b"250 OK\r\n")
+    assert out.endswith(HELO_OK + b"250 2.0.0 OK\r\n")
 
 
 def test_enhanced_codes_can_be_switched_off() -> None:

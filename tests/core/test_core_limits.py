@@ -10,17 +10,6 @@ from dataclasses import replace
 from typing import Final
 
 import pytest
-from helpers import (
-    CONFIG,
-    EHLO,
-    ENVELOPE,
-    answers,
-    content,
-    of_type,
-    pump,
-    started,
-    wire,
-)
 
 from smtp_proto import replies
 from smtp_proto.config import AuthMode, CrlfMode, Limits, ServerConfig
@@ -37,6 +26,17 @@ from smtp_proto.events import (
     UnknownCommand,
 )
 from smtp_proto.state import State
+from tests.helpers import (
+    CONFIG,
+    EHLO,
+    ENVELOPE,
+    answers,
+    content,
+    of_type,
+    pump,
+    started,
+    wire,
+)
 
 START: Final = EHLO + ENVELOPE + b"DATA\r\n"
 READ: Final = 64 * 1024
@@ -141,13 +141,13 @@ def test_auth_response_line_over_the_limit_fails_the_exchange() -> None:
 @pytest.mark.parametrize("size", [1, 64, 100_000])
 def test_endless_line_past_line_buffer_gets_421(size: int) -> None:
     limit = Limits().line_buffer
-    # Octets before the LF: at the limit, then one past it.
-    edge = EHLO + b"X" * (limit - 1) + b"\r\nNOOP\r\n"
+    # Octets before the CRLF: at the limit, then one past it.
+    edge = EHLO + b"X" * limit + b"\r\nNOOP\r\n"
     conn = started()
     pump(conn, *reads(edge, size))
     assert conn.data_to_send().endswith(wire(replies.LINE_TOO_LONG, replies.NOOP_OK))
     conn = started()
-    events = pump(conn, *reads(EHLO + b"X" * limit + b"\r\nNOOP\r\n", size))
+    events = pump(conn, *reads(EHLO + b"X" * (limit + 1) + b"\r\nNOOP\r\n", size))
     assert conn.data_to_send().endswith(
         b"250 HELP\r\n421 4.7.0 Line too long, closing connection\r\n"
     )

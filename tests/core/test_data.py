@@ -7,7 +7,22 @@ from dataclasses import replace
 from typing import Final
 
 import pytest
-from helpers import (
+
+from smtp_proto import replies
+from smtp_proto.config import CrlfMode, ServerConfig
+from smtp_proto.events import (
+    CommandRejected,
+    DataStart,
+    Event,
+    HeadersComplete,
+    MailFrom,
+    MessageChunk,
+    MessageReceived,
+    RcptTo,
+)
+from smtp_proto.replies import Reply
+from smtp_proto.state import State
+from tests.helpers import (
     CONFIG,
     EHLO,
     EHLO_REPLY,
@@ -24,21 +39,6 @@ from helpers import (
     started,
     wire,
 )
-
-from smtp_proto import replies
-from smtp_proto.config import CrlfMode, ServerConfig
-from smtp_proto.events import (
-    CommandRejected,
-    DataStart,
-    Event,
-    HeadersComplete,
-    MailFrom,
-    MessageChunk,
-    MessageReceived,
-    RcptTo,
-)
-from smtp_proto.replies import Reply
-from smtp_proto.state import State
 
 START: Final = EHLO + ENVELOPE + b"DATA\r\n"
 START_REPLY: Final = (

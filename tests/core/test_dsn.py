@@ -6,11 +6,11 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from helpers import CONFIG, EHLO, of_type, pump, session, started, wire
 
 from smtp_proto import replies
 from smtp_proto.events import MailFrom, RcptTo
 from smtp_proto.params import MailParams, Notify, Orcpt, RcptParams, Ret
+from tests.helpers import CONFIG, EHLO, of_type, pump, session, started, wire
 
 
 def mail_reply(line: bytes) -> bytes:

@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from helpers import CONFIG, EHLO, ENVELOPE, answers, of_type, pump, session, started, wire
 
 from smtp_proto import replies
 from smtp_proto.config import Limits, ServerConfig
@@ -14,6 +13,7 @@ from smtp_proto.events import CommandRejected, Event, MailFrom, RcptTo
 from smtp_proto.params import Body, MailParams
 from smtp_proto.replies import Reply
 from smtp_proto.state import State
+from tests.helpers import CONFIG, EHLO, ENVELOPE, answers, of_type, pump, session, started, wire
 
 
 def mail(
@@ -113,14 +113,14 @@ def test_parameters_arrive_typed() -> None:
 )
 def test_no_parameter_is_taken_after_helo(params: str) -> None:
     events, out = mail(f"MAIL FROM:<a@example.test> {params}", helo=b"HELO client.example\r\n")
-    assert out == b"555 Unsupported MAIL/RCPT parameter\r\n"
+    assert out == wire(replies.UNKNOWN_PARAMETER)
     assert events == [CommandRejected(command="MAIL", reply=replies.UNKNOWN_PARAMETER)]
 
 
 def test_no_rcpt_parameter_is_taken_after_helo() -> None:
     conn = started(b"HELO client.example\r\nMAIL FROM:<a@example.test>\r\n")
     pump(conn, b"RCPT TO:<b@example.test> NOTIFY=NEVER\r\n")
-    assert conn.data_to_send() == b"555 Unsupported MAIL/RCPT parameter\r\n"
+    assert conn.data_to_send() == wire(replies.UNKNOWN_PARAMETER)
 
 
 def test_size_at_the_limit_is_accepted_and_one_more_gets_552() -> None:

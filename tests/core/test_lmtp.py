@@ -7,7 +7,6 @@ from dataclasses import replace
 from typing import Final
 
 import pytest
-from helpers import CONFIG, answers, joined, of_type, pump, session, started, wire
 
 from smtp_proto import replies
 from smtp_proto.config import CrlfMode, Limits
@@ -23,6 +22,7 @@ from smtp_proto.events import (
 )
 from smtp_proto.replies import Reply
 from smtp_proto.state import State
+from tests.helpers import CONFIG, answers, joined, of_type, pump, session, started, wire
 
 LMTP: Final = replace(CONFIG, lmtp=True)
 LHLO: Final = b"LHLO client.example\r\n"
@@ -47,7 +47,7 @@ def test_helo_and_ehlo_are_unknown_in_lmtp(line: bytes) -> None:
         conn, line + b"MAIL FROM:<a@example.test>\r\n", decide=answers({UnknownCommand: None})
     )
     assert events[0] == UnknownCommand(verb=line[:4].decode(), line=line[:-2].decode())
-    assert conn.data_to_send() == wire(replies.UNRECOGNIZED, replies.NEED_HELO, esc=False)
+    assert conn.data_to_send() == wire(replies.UNRECOGNIZED, replies.NEED_HELO)
 
 
 def test_one_reply_per_accepted_recipient_after_the_end_of_data() -> None:

@@ -8,18 +8,6 @@ from dataclasses import replace
 from typing import Final
 
 import pytest
-from helpers import (
-    CONFIG,
-    EHLO,
-    EHLO_REPLY,
-    GREETING,
-    answers,
-    of_type,
-    pump,
-    session,
-    started,
-    wire,
-)
 
 from smtp_proto import replies
 from smtp_proto.config import AuthMode, TlsMode
@@ -37,6 +25,18 @@ from smtp_proto.events import (
     StartTlsRequest,
 )
 from smtp_proto.state import State, Verb
+from tests.helpers import (
+    CONFIG,
+    EHLO,
+    EHLO_REPLY,
+    GREETING,
+    answers,
+    of_type,
+    pump,
+    session,
+    started,
+    wire,
+)
 
 TLS: Final = replace(CONFIG, tls_mode=TlsMode.OPTIONAL, auth_mode=AuthMode.OPTIONAL)
 EHLO_TLS: Final = EHLO_REPLY.replace(b"250 HELP", b"250-STARTTLS\r\n250 HELP")
@@ -70,7 +70,7 @@ def test_accepted_starttls_sends_220_then_begin_tls_and_starts_over() -> None:
     events = pump(
         conn, b"MAIL FROM:<a@example.test>\r\n" + EHLO + b"MAIL FROM:<a@example.test>\r\n"
     )
-    assert conn.data_to_send() == b"503 Send HELO/EHLO first\r\n" + EHLO_AFTER_TLS + wire(
+    assert conn.data_to_send() == b"503 5.5.1 Send HELO/EHLO first\r\n" + EHLO_AFTER_TLS + wire(
         replies.SENDER_OK
     )
     assert len(of_type(events, MailFrom)) == 1
@@ -78,7 +78,7 @@ def test_accepted_starttls_sends_220_then_begin_tls_and_starts_over() -> None:
 
 def test_bytes_pipelined_after_starttls_in_the_same_read_are_never_read() -> None:
     events, out = session(EHLO + b"STARTTLS\r\n" + INJECTED, b"NOOP\r\n", config=TLS)
-    assert out == GREETING + EHLO_TLS + READY_FOR_TLS + b"250 OK\r\n"
+    assert out == GREETING + EHLO_TLS + READY_FOR_TLS + b"250 2.0.0 OK\r\n"
     assert not of_type(events, MailFrom)
     assert events[-1] == SessionReset(reason="STARTTLS", full=True)
 
@@ -92,7 +92,7 @@ def test_bytes_received_while_the_decision_is_pending_are_never_read() -> None:
     assert conn.next_event() == BeginTls()
     conn.tls_established()
     events = pump(conn, b"NOOP\r\n")
-    assert conn.data_to_send() == READY_FOR_TLS + b"250 OK\r\n"
+    assert conn.data_to_send() == READY_FOR_TLS + b"250 2.0.0 OK\r\n"
     assert events == [SessionReset(reason="STARTTLS", full=True)]
 
 
@@ -105,7 +105,7 @@ def test_bytes_in_later_reads_before_the_handshake_are_never_read(split: int) ->
         conn.tls_established()
 
     events, out = session(EHLO + b"STARTTLS\r\n", b"NOOP\r\n", config=TLS, on_tls=handshake)
-    assert out == GREETING + EHLO_TLS + READY_FOR_TLS + b"250 OK\r\n"
+    assert out == GREETING + EHLO_TLS + READY_FOR_TLS + b"250 2.0.0 OK\r\n"
     assert not of_type(events, MailFrom)
     assert not of_type(events, ConnectionClosed)
 
@@ -131,8 +131,8 @@ def test_rejected_starttls_gets_454_and_the_session_goes_on_in_clear() -> None:
     ("prefix", "line", "expected"),
     [
         (EHLO, b"STARTTLS now\r\n", b"501 5.5.4 No arguments allowed\r\n"),
-        (b"", b"STARTTLS\r\n", b"503 Send HELO/EHLO first\r\n"),
-        (b"HELO client.example\r\n", b"STARTTLS\r\n", b"503 Bad sequence of commands\r\n"),
+        (b"", b"STARTTLS\r\n", b"503 5.5.1 Send HELO/EHLO first\r\n"),
+        (b"HELO client.example\r\n", b"STARTTLS\r\n", b"503 5.5.1 Bad sequence of commands\r\n"),
         (EHLO + b"MAIL FROM:<a@example.test>\r\n", b"STARTTLS\r\n", wire(replies.BAD_SEQUENCE)),
     ],
 )

@@ -7,12 +7,12 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Final
 
-from helpers import CONFIG, EHLO, ENVELOPE, content, dot_stuff, of_type, reads, session
 from hypothesis import given
 from hypothesis import strategies as st
 
 from smtp_proto.config import CrlfMode, Limits
 from smtp_proto.events import CommandRejected, HeadersComplete, MessageReceived
+from tests.helpers import CONFIG, EHLO, ENVELOPE, content, dot_stuff, of_type, reads, session
 
 BIG: Final = Limits(text_line=100_000, message_size=1_000_000)
 LEAVE: Final = replace(CONFIG, crlf_mode=CrlfMode.LEAVE, limits=BIG)

@@ -8,7 +8,6 @@ import re
 from dataclasses import replace
 from typing import Final
 
-from helpers import CONFIG, EHLO, ENVELOPE, content, of_type, reads, session
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -16,6 +15,7 @@ from smtp_proto import replies
 from smtp_proto.config import CrlfMode, Limits
 from smtp_proto.events import CommandRejected, MessageReceived
 from smtp_proto.replies import Reply
+from tests.helpers import CONFIG, EHLO, ENVELOPE, content, of_type, reads, session
 
 START: Final = EHLO + ENVELOPE + b"DATA\r\n"
 PIECES: Final = st.lists(

@@ -8,7 +8,6 @@ import random
 from dataclasses import replace
 from typing import Final
 
-from helpers import CONFIG, NONCE, accept_all, pump, reads, split_replies, started
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -24,6 +23,7 @@ from smtp_proto.events import (
 )
 from smtp_proto.replies import Reply
 from smtp_proto.state import LINE_ALLOWANCE
+from tests.helpers import CONFIG, NONCE, accept_all, pump, reads, split_replies, started
 
 LIMITS: Final = Limits(
     command_line=64,

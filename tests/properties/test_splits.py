@@ -9,12 +9,12 @@ from dataclasses import dataclass, replace
 from typing import Final
 
 import pytest
-from helpers import CONFIG, EHLO, ENVELOPE, NONCE, answers, content, joined, reads, session
 from hypothesis import given
 from hypothesis import strategies as st
 
 from smtp_proto.config import AuthMode, CrlfMode, Limits, ServerConfig, TlsMode
 from smtp_proto.events import CommandRejected, Event, MessageChunk, UnknownCommand
+from tests.helpers import CONFIG, EHLO, ENVELOPE, NONCE, answers, content, joined, reads, session
 
 
 @dataclass(frozen=True)

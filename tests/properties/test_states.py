@@ -10,7 +10,15 @@ from dataclasses import replace
 from typing import Final
 
 import pytest
-from helpers import (
+from hypothesis import given
+from hypothesis import strategies as st
+
+from smtp_proto.config import AuthMode, TlsMode
+from smtp_proto.connection import ServerConnection
+from smtp_proto.errors import LocalProtocolError
+from smtp_proto.events import BeginTls, ConnectionOpened, Decision, MessageChunk, StartTlsRequest
+from smtp_proto.state import State, Verb
+from tests.helpers import (
     CONFIG,
     EHLO,
     ENVELOPE,
@@ -20,14 +28,6 @@ from helpers import (
     split_replies,
     started,
 )
-from hypothesis import given
-from hypothesis import strategies as st
-
-from smtp_proto.config import AuthMode, TlsMode
-from smtp_proto.connection import ServerConnection
-from smtp_proto.errors import LocalProtocolError
-from smtp_proto.events import BeginTls, ConnectionOpened, Decision, MessageChunk, StartTlsRequest
-from smtp_proto.state import State, Verb
 
 CONFIG_ALL: Final = replace(
     CONFIG, auth_mode=AuthMode.OPTIONAL, tls_mode=TlsMode.OPTIONAL, auth_plaintext=True

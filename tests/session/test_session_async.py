@@ -7,13 +7,13 @@ import functools
 import anyio
 import anyio.lowlevel
 import pytest
-from session_support import lines, make_driver, pump_async
 
 from smtp_proto.context import Context
 from smtp_proto.errors import Smtpd550Error, Smtpd552Error
 from smtp_proto.events import ConnectionOpened
 from smtp_proto.handlers import SinkHandler
 from smtp_proto.session import SessionDriver
+from tests.session.session_support import lines, make_driver, pump_async
 
 BACKENDS = ["asyncio", "trio"]
 

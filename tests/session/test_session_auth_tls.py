@@ -11,13 +11,13 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from session_support import CONFIG, START, lines, make_driver, pump
 
 from smtp_proto.config import AuthMode, TlsMode
 from smtp_proto.context import Context
 from smtp_proto.errors import Smtpd535Error, Smtpd552Error, Smtpd554Error, SmtpError
 from smtp_proto.handler import Handler
 from smtp_proto.handlers import MaildirHandler, SinkHandler
+from tests.session.session_support import CONFIG, START, lines, make_driver, pump
 
 AUTH_CONFIG = CONFIG.__class__(hostname="mx.example.test", auth_mode=AuthMode.OPTIONAL)
 PASSWORD = "s3cret-Pa55"

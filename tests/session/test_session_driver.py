@@ -7,7 +7,6 @@ import logging
 from datetime import timedelta
 
 import pytest
-from session_support import GREETING, PEER, START, lines, make_driver, pump
 
 from smtp_proto.context import Context
 from smtp_proto.errors import (
@@ -20,6 +19,7 @@ from smtp_proto.handler import Handler
 from smtp_proto.handlers import SinkHandler
 from smtp_proto.params import Body
 from smtp_proto.session import SessionDriver
+from tests.session.session_support import GREETING, PEER, START, lines, make_driver, pump
 
 EHLO_REPLY = (
     b"250-mx.example.test Hello c.example\r\n250-PIPELINING\r\n250-SIZE 33554432\r\n"
@@ -116,7 +116,7 @@ def test_connect_hook_refuses_with_554_then_only_quit_is_served() -> None:
 
     driver = make_driver(Refuse())
     out = pump(driver, b"EHLO c.example\r\nQUIT\r\n")
-    assert out == (b"554 No service for you\r\n503 Bad sequence of commands\r\n221 Bye\r\n")
+    assert out == (b"554 No service for you\r\n503 Bad sequence of commands\r\n221 2.0.0 Bye\r\n")
     assert disconnects == ["127.0.0.2"]
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 
 import pytest
-from session_support import GREETING, lines, make_driver, pump
 
 from smtp_proto.context import Context
 from smtp_proto.errors import LocalProtocolError, Smtpd421Error, Smtpd550Error
@@ -19,6 +18,7 @@ from smtp_proto.events import (
 )
 from smtp_proto.handler import Handler
 from smtp_proto.handlers import SinkHandler
+from tests.session.session_support import GREETING, lines, make_driver, pump
 
 
 def test_unknown_commands_default_to_500_and_the_seed_abort_example_works() -> None:

@@ -8,12 +8,12 @@ import shutil
 from pathlib import Path
 
 import pytest
-from session_support import lines, make_driver, pump
 
 from smtp_proto.context import Context
 from smtp_proto.errors import Smtpd421Error, Smtpd552Error
 from smtp_proto.handler import Handler
 from smtp_proto.handlers import MaildirHandler, SinkHandler
+from tests.session.session_support import lines, make_driver, pump
 
 ENVELOPE = b"EHLO c.example\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<c@d.test>\r\n"
 MESSAGE = b"Subject: hi\r\nFrom: a@b.test\r\n\r\nbody line\r\n"

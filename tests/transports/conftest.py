@@ -11,9 +11,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from transport_support import RawClient, ServerFactory, engine_class
 
 from smtp_proto.handler import Handler
+from tests.transports.transport_support import RawClient, ServerFactory, engine_class
 from transports import engines
 from transports.base import ServerBase
 

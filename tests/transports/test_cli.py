@@ -15,8 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from transport_support import TIMEOUT
 
+from tests.transports.transport_support import TIMEOUT
 from transports.cli import main
 
 BODY = b"Subject: via serve\r\nFrom: a@example.test\r\n\r\nstored\r\n"

@@ -7,11 +7,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import ENGINES
-from transport_support import engine_class
 
 from conformance.pytest_plugin import Check, Target, assert_check, pytest_generate_tests
 from smtp_proto.config import AuthMode, ServerConfig, TlsMode
+from tests.transports.conftest import ENGINES
+from tests.transports.transport_support import engine_class
 from transports.cli import ServeHandler
 
 __all__ = ["pytest_generate_tests"]  # the hook pytest picks up from this module
@@ -54,10 +54,7 @@ def conformance_target(
 
 
 # Failures of the core, not of a transport; once fixed, the test fails until removed here.
-CORE_KNOWN: dict[str, str] = {
-    "rfc2034.after-helo": "the core sends enhanced codes only after EHLO",
-    "smuggling.command-bare-lf": "the core ends a command line at a bare LF",
-}
+CORE_KNOWN: dict[str, str] = {}
 
 
 def test_conformance(conformance_target: Target, conformance_check: Check) -> None:

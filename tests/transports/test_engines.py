@@ -17,7 +17,12 @@ import gevent
 import gevent.monkey
 import pytest
 from anyio.abc import ByteStream
-from transport_support import (
+
+from smtp_proto import replies
+from smtp_proto.context import Context
+from smtp_proto.errors import Smtpd550Error
+from smtp_proto.handler import Handler
+from tests.transports.transport_support import (
     TIMEOUT,
     Gate,
     RawClient,
@@ -26,11 +31,6 @@ from transport_support import (
     address_of,
     engine_class,
 )
-
-from smtp_proto import replies
-from smtp_proto.context import Context
-from smtp_proto.errors import Smtpd550Error
-from smtp_proto.handler import Handler
 from transports import aio, green
 from transports.engines import ENGINES, server_class
 from transports.listen import accept_waiting

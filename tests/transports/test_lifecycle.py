@@ -9,7 +9,9 @@ import threading
 import time
 
 import pytest
-from transport_support import (
+
+from smtp_proto.context import Context
+from tests.transports.transport_support import (
     Gate,
     RawClient,
     Recorder,
@@ -18,8 +20,6 @@ from transport_support import (
     engine_class,
     start_in_thread,
 )
-
-from smtp_proto.context import Context
 
 SHUTTING_DOWN = b"421 4.3.2 Service shutting down, closing transmission channel\r\n"
 ACCEPTED = b"250 2.6.0 Message accepted\r\n"

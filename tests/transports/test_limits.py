@@ -8,9 +8,9 @@ import struct
 import time
 
 import pytest
-from transport_support import Gate, RawClient, Recorder, ServerFactory, address_of
 
 from smtp_proto.context import Context
+from tests.transports.transport_support import Gate, RawClient, Recorder, ServerFactory, address_of
 
 TOO_BUSY = b"421 4.3.2 Too many connections, try again later\r\n"
 GREETING = b"220 localhost ESMTP smtp-proto ready\r\n"
@@ -115,8 +115,8 @@ def test_command_time_out_before_ehlo(
     clients.append(client)
     assert client.reply() == GREETING
     started = time.monotonic()
-    # Enhanced codes only after EHLO (RFC 2034), so the bare 421 here.
-    assert client.reply() == b"421 Timeout, closing transmission channel\r\n"
+    # RFC 2034 4: the enhanced code is sent whether or not EHLO was used.
+    assert client.reply() == b"421 4.4.2 Timeout, closing transmission channel\r\n"
     assert time.monotonic() - started >= 0.3
     assert client.closed()
 

@@ -7,11 +7,17 @@ import smtplib
 import socket
 
 import pytest
-from transport_support import TIMEOUT, RawClient, Recorder, ServerFactory, address_of
 
 from smtp_proto.config import AuthMode, Limits, ServerConfig
 from smtp_proto.context import Context
 from smtp_proto.errors import Smtpd535Error
+from tests.transports.transport_support import (
+    TIMEOUT,
+    RawClient,
+    Recorder,
+    ServerFactory,
+    address_of,
+)
 
 BODY = b"Subject: hello\r\n\r\nHello there.\r\n.leading dot\r\n"
 

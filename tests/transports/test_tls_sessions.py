@@ -8,11 +8,17 @@ import time
 from pathlib import Path
 
 import pytest
-from transport_support import TIMEOUT, RawClient, Recorder, ServerFactory, address_of
 
 from smtp_proto.config import AuthMode, ServerConfig, TlsMode
 from smtp_proto.context import Context
 from smtp_proto.errors import Smtpd535Error
+from tests.transports.transport_support import (
+    TIMEOUT,
+    RawClient,
+    Recorder,
+    ServerFactory,
+    address_of,
+)
 from transports import tls
 from transports.base import ServerBase
 
