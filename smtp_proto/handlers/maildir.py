@@ -73,8 +73,11 @@ class MaildirHandler(Handler):
     def __init__(self, path: str | os.PathLike[str], *, hostname: str | None = None) -> None:
         self.path = Path(path)
         self.hostname = hostname
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._maildir = mailbox.Maildir(self.path, create=True)
+        # mailbox.Maildir(create=True) makes cur/new/tmp only when the folder is missing,
+        # so an existing empty folder (a fresh mount, `mkdir maildir`) would fail each add.
+        for sub in ("cur", "new", "tmp"):
+            (self.path / sub).mkdir(parents=True, exist_ok=True)
+        self._maildir = mailbox.Maildir(self.path, create=False)
         self._lock = threading.Lock()
 
     def on_message_data_event(self, ctx: Context) -> MaybeAwaitable[None]:

@@ -109,6 +109,14 @@ def test_maildir_handler_creates_the_maildir_and_stores_with_received(tmp_path: 
     assert message.get_payload() == "body line\n"
 
 
+def test_maildir_handler_fills_an_existing_empty_folder(tmp_path: Path) -> None:
+    path = tmp_path / "maildir"
+    path.mkdir()
+    handler = MaildirHandler(path, hostname="store.example.test")
+    key = handler.store(filled_ctx())
+    assert mailbox.Maildir(path, create=False).get_bytes(key).endswith(b"body line\n")
+
+
 def test_maildir_handler_defaults_to_the_local_host_name(tmp_path: Path) -> None:
     handler = MaildirHandler(tmp_path / "md")
     handler.on_message_data_event(filled_ctx())
