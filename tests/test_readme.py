@@ -20,7 +20,12 @@ def test_readme_example_runs(name: str, code: str, capsys: pytest.CaptureFixture
         assert "550 5.7.1 Relaying denied" in out
         assert "250 2.6.0 Message accepted" in out
         assert out.rstrip().endswith("221 2.0.0 Bye")
+    if name == "hooks":
+        assert "{'eve@elsewhere.example': (550," in out
+        assert "Subject: hi\r\n\r\nHello Bob\r\n" in out
+    if name == "anyio":
+        assert out.startswith("listening on [('127.0.0.1', ")
 
 
 def test_readme_has_examples() -> None:
-    assert [name for name, _ in BLOCKS][:1] == ["core"]
+    assert [name for name, _ in BLOCKS] == ["core", "hooks", "anyio"]
