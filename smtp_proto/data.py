@@ -122,8 +122,8 @@ class DataReader(MessageReader):
                     dot = -1 if m is None else m.start() + 2
                 cut = self.split_headers(buf, start, end if dot < 0 else dot)
                 if cut > start:
-                    if not self._check(buf, start, cut):
-                        return b"", self._drain(buf, start)
+                    if (bad := self._check(buf, start, cut)) is not None:
+                        return self._refuse_from(buf, pieces, start, *bad)
                     pieces.append(self._normal(bytes(view[start:cut])))
                     self._bol = buf[cut - 2 : cut] == b"\r\n"
                 if cut != dot:
@@ -143,22 +143,37 @@ class DataReader(MessageReader):
             return _BARE_LF.sub(b"\r\n", piece)
         return piece
 
-    def _check(self, buf: bytearray, start: int, stop: int) -> bool:
-        """Line lengths and (STRICT) bare CR/LF in buf[start:stop], which ends with LF."""
+    def _check(self, buf: bytearray, start: int, stop: int) -> tuple[int, Reply] | None:
+        """The first line in buf[start:stop] (which ends with LF) that breaks a limit: where
+        it starts and why, or None. Within one line its length counts before STRICT's bare
+        CR or LF, as a reader going line by line finds them."""
         limit = self._line
-        p = start
+        p, long_line = start, -1
         while stop - p > limit:
             q = buf.rfind(b"\n", p, p + limit)
             if q < 0:
-                self.fail(replies.TEXT_LINE_TOO_LONG)
-                return False
+                long_line = p
+                break
             p = q + 1
-        if self.mode is CrlfMode.STRICT and (
-            _BARE_LF.search(buf, start, stop) or _BARE_CR.search(buf, start, stop)
-        ):
-            self.fail(replies.BARE_LINE_ENDING)
-            return False
-        return True
+        if self.mode is CrlfMode.STRICT:
+            end = stop if long_line < 0 else long_line
+            bare = [_BARE_LF.search(buf, start, end), _BARE_CR.search(buf, start, end)]
+            if found := [m.start() for m in bare if m is not None]:
+                line = buf.rfind(b"\n", start, min(found)) + 1 or start
+                return line, replies.BARE_LINE_ENDING
+        return None if long_line < 0 else (long_line, replies.TEXT_LINE_TOO_LONG)
+
+    def _refuse_from(
+        self, buf: bytearray, pieces: list[bytes], start: int, bad: int, reason: Reply
+    ) -> tuple[bytes, int]:
+        """Hand out the lines before the bad one at `bad` (they may pass the size limit
+        first), then refuse the message for `reason` and drain from the bad line on."""
+        if bad > start:
+            pieces.append(self._normal(bytes(buf[start:bad])))
+            self._bol = buf[bad - 2 : bad] == b"\r\n"
+        content = self.deliver(b"".join(pieces)) if pieces else b""
+        self.fail(reason)
+        return content, self._drain(buf, bad)
 
     def _partial(self, buf: bytearray, pos: int) -> int:
         """No LF after pos: wait, unless the line can no longer fit the limit."""

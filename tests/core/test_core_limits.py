@@ -232,7 +232,6 @@ def test_size_counts_content_after_unstuffing_and_normalising() -> None:
         assert conn.data_to_send() == wire(reply)
 
 
-@pytest.mark.xfail(strict=True, reason="one read checks all its lines' lengths before sizes")
 def test_the_first_limit_broken_decides_the_reply_whatever_the_reads() -> None:
     config = with_limits(text_line=10, message_size=5)
     data = START + b"123456\r\n" + b"x" * 20 + b"\r\n.\r\n"

@@ -103,14 +103,17 @@ def model_limits(data: bytes, mode: CrlfMode, text_line: int, size: int) -> Repl
     mode=st.sampled_from(list(CrlfMode)),
     text_line=st.integers(3, 12),
     size=st.integers(1, 40),
+    cuts=st.one_of(st.none(), st.just([]), st.lists(st.integers(1, 300))),
 )
 def test_limits_in_stream_order_match_the_model(
-    pieces: list[bytes], mode: CrlfMode, text_line: int, size: int
+    pieces: list[bytes], mode: CrlfMode, text_line: int, size: int, cuts: list[int] | None
 ) -> None:
-    """Read one byte at a time; see test_limits for one read (the first refusal may differ)."""
+    """Whatever the reads (a byte each when `cuts` is None, one, random), the first limit
+    broken decides the reply."""
     data = b"".join(pieces)
     config = replace(CONFIG, crlf_mode=mode, limits=Limits(text_line=text_line, message_size=size))
-    _, out = session(*reads(START + data, range(len(START + data))), config=config)
+    wire = START + data
+    _, out = session(*reads(wire, range(len(wire)) if cuts is None else cuts), config=config)
     expected = model_limits(data, mode, text_line, size)
     tail = out.split(b"354 End data with <CR><LF>.<CR><LF>\r\n", 1)[1]
     if expected is None:
