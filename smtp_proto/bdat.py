@@ -24,26 +24,55 @@ def parse_bdat(argument: str) -> tuple[int, bool] | None:
 class ChunkReader(MessageReader):
     """Reads the octets of BDAT chunks of one message, streaming them out."""
 
-    __slots__ = ("remaining",)
+    __slots__ = ("carry", "last", "remaining")
 
     def __init__(self, max_size: int) -> None:
         super().__init__(max_size)
         self.remaining = 0  # octets of the current chunk still to come
+        self.last = False  # the current chunk is the message's last
+        # A CR that ended a chunk inside the header block, not handed out yet: it may start
+        # the blank line, and the header block must be complete before the blank line goes.
+        self.carry = b""
 
-    def start_chunk(self, size: int) -> None:
-        """The next `size` octets belong to the message."""
+    @property
+    def complete(self) -> bool:
+        """Whether the current chunk has been read (and, for the last, all of it handed out)."""
+        return self.remaining == 0 and not (self.carry and self.last)
+
+    def start_chunk(self, size: int, *, last: bool) -> None:
+        """The next `size` octets belong to the message; `last`: they end it."""
         self.remaining = size
+        self.last = last
 
     def read(self, buf: bytearray, pos: int) -> tuple[bytes, int]:
         """Consume up to the rest of the chunk from buf[pos:]; return (content, new position)."""
         stop = min(len(buf), pos + self.remaining)
         if self.failure is not None:
             self.remaining -= stop - pos
+            self.carry = b""
             return b"", stop
-        if not self.headers_done and stop < pos + self.remaining and buf[stop - 1] == 0x0D:
-            stop -= 1  # a read ending in CR: the LF of a blank line may follow in the next
+        carry = self.carry
+        if carry:
+            if stop == pos and not self.last:
+                return b"", pos
+            if self.after_newline and not self.headers_done and stop > pos and buf[pos] == 0x0A:
+                self.header_end = True  # the carried CR starts the blank line
+                return b"", pos
+            self.carry = b""
+            self.after_newline = False
+        hold = False  # a CR ends this chunk inside the header block: carry it over
+        if not self.headers_done and stop > pos and buf[stop - 1] == 0x0D:
+            # The LF of a blank line may follow in the next read, or in the next chunk.
+            chunk_end = stop == pos + self.remaining
+            hold = chunk_end and not self.last
+            if not (chunk_end and self.last):
+                stop -= 1
         cut = self.split_headers(buf, pos, stop)
         self.remaining -= cut - pos
         with memoryview(buf) as view:
-            piece = bytes(view[pos:cut])
+            piece = carry + view[pos:cut] if carry else bytes(view[pos:cut])
+        if hold and cut == stop:
+            self.carry = b"\r"
+            self.remaining -= 1
+            cut += 1
         return self.deliver(piece) if piece else b"", cut

@@ -283,7 +283,7 @@ class Commands:
     def _start_chunk(self) -> None:
         if not isinstance(self._reader, ChunkReader):
             self._reader = ChunkReader(self.config.limits.message_size)
-        self._reader.start_chunk(self._chunk[0])
+        self._reader.start_chunk(self._chunk[0], last=self._chunk[1])
         self._set_state(State.BDAT)
 
     def _skip_chunk(self, arg: str) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from smtp_proto import replies
+from smtp_proto.bdat import ChunkReader
 from smtp_proto.commands import Commands
 from smtp_proto.config import ServerConfig
 from smtp_proto.data import DataReader
@@ -390,11 +391,9 @@ class ServerConnection(Commands):
             self._events.append(MessageReceived(size=reader.size))
 
 
-def _complete(reader: object) -> bool:
+def _complete(reader: DataReader | ChunkReader) -> bool:
     """Whether the reader has read all it owns (DATA: the end marker; BDAT: the chunk)."""
-    if isinstance(reader, DataReader):
-        return reader.done
-    return getattr(reader, "remaining", 1) == 0
+    return reader.done if isinstance(reader, DataReader) else reader.complete
 
 
 _ACCEPT: dict[type[Decision], Callable[[ServerConnection, object, Reply | None], None]] = {

@@ -107,10 +107,16 @@ def test_chunk_octets_split_over_reads(size: int) -> None:
     assert joined(events) == joined(whole)
 
 
-@pytest.mark.xfail(strict=True, reason="a chunk ending in the blank line's CR hides the header end")
 def test_header_end_split_across_chunks() -> None:
     events, _ = session(START + bdat(b"Subject: x\r\n\r") + bdat(b"\nbody", last=True))
     assert of_type(events, HeadersComplete) == [HeadersComplete(headers=b"Subject: x\r\n")]
+
+
+def test_a_chunk_ending_in_cr_then_an_empty_last_chunk_keeps_every_octet() -> None:
+    events, out = session(START + bdat(b"Subject: x\r\n\r") + b"BDAT 0 LAST\r\n\nNOOP\r\n")
+    assert content(events) == b"Subject: x\r\n\r"
+    assert of_type(events, HeadersComplete) == [HeadersComplete(headers=b"Subject: x\r\n\r")]
+    assert out.endswith(octets(13) + ACCEPTED + wire(replies.BAD_CHARACTER))  # a bare LF: no line
 
 
 def test_data_after_bdat_gets_503() -> None:

@@ -4,6 +4,7 @@ byte-identical."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from typing import Final
 
@@ -11,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from smtp_proto.config import CrlfMode, Limits
-from smtp_proto.events import CommandRejected, HeadersComplete, MessageReceived
+from smtp_proto.events import CommandRejected, Event, HeadersComplete, MessageChunk, MessageReceived
 from tests.helpers import CONFIG, EHLO, ENVELOPE, content, dot_stuff, of_type, reads, session
 
 BIG: Final = Limits(text_line=100_000, message_size=1_000_000)
@@ -22,6 +23,23 @@ PIECES: Final = st.one_of(
     st.sampled_from([b".", b"..", b"\r\n", b"\r", b"\n", b"\r\n.\r\n", b"\r\n.", b"\x00", b" "]),
     st.binary(max_size=12),
 )
+
+
+def header_block(content: bytes) -> bytes:
+    """The header block: the content up to the first empty line (ended by LF or CRLF)."""
+    if content.startswith((b"\n", b"\r\n")):
+        return b""
+    m = re.search(rb"\n\r?\n", content)
+    return content if m is None else content[: m.start() + 1]
+
+
+def assert_headers_in_place(events: list[Event], original: bytes) -> None:
+    """One HeadersComplete, holding the header block, after exactly the header block's
+    content: a hook adding header lines at that moment adds them before the blank line."""
+    (headers,) = of_type(events, HeadersComplete)
+    assert headers.headers == header_block(original)
+    before = events[: events.index(headers)]
+    assert b"".join(e.data for e in before if isinstance(e, MessageChunk)) == headers.headers
 
 
 def message(pieces: list[bytes]) -> bytes:
@@ -39,6 +57,7 @@ def test_dot_stuffed_message_is_byte_identical_in_leave_mode(
     assert content(events) == original
     assert of_type(events, MessageReceived) == [MessageReceived(size=len(original))]
     assert out.endswith(b"250 2.6.0 Message accepted\r\n221 2.0.0 Bye\r\n")
+    assert_headers_in_place(events, original)
 
 
 LINE: Final = st.binary(max_size=30).map(lambda b: b.replace(b"\r", b"").replace(b"\n", b""))
@@ -57,12 +76,11 @@ def test_crlf_clean_message_is_byte_identical_in_every_mode(
     events, _ = session(*reads(START + dot_stuff(original), cuts), config=config)
     assert content(events) == original
     assert not of_type(events, CommandRejected)
-    (headers,) = of_type(events, HeadersComplete)
-    assert original.startswith(headers.headers)
+    assert_headers_in_place(events, original)
 
 
 @given(
-    data=st.binary(max_size=400),
+    data=st.lists(st.one_of(PIECES, st.binary(max_size=40)), max_size=20).map(b"".join),
     sizes=st.lists(st.integers(0, 80), max_size=20),
     cuts=st.lists(st.integers(1, 800), max_size=12),
 )
@@ -79,5 +97,6 @@ def test_bdat_message_in_any_chunk_sizes_is_byte_identical(
     events, out = session(*reads(EHLO + ENVELOPE + wire + b"QUIT\r\n", cuts))
     assert content(events) == data
     assert of_type(events, MessageReceived) == [MessageReceived(size=len(data))]
+    assert_headers_in_place(events, data)
     expected = b"".join(b"250 2.0.0 %d octets received\r\n" % len(c) for c in chunks[:-1])
     assert out.endswith(expected + b"250 2.6.0 Message accepted\r\n221 2.0.0 Bye\r\n")
