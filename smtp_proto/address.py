@@ -36,6 +36,13 @@ _GENERAL_LITERAL: Final = re.compile(
     r"[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?:[\x21-\x5a\x5e-\x7e]+"
 )
 _SURROGATE: Final = re.compile("[\ud800-\udfff]")
+# The common case in one match: an ASCII dot-string, "@", LDH labels of at most 63
+# octets. Whatever it takes the full checks take too; the rest goes to them.
+_ASCII_ATEXT: Final = r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]"
+_ASCII_LABEL: Final = r"[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?"
+_PLAIN_MAILBOX: Final = re.compile(
+    rf"{_ASCII_ATEXT}+(?:\.{_ASCII_ATEXT}+)*@{_ASCII_LABEL}(?:\.{_ASCII_LABEL})*"
+)
 
 
 class AddressError(Exception):
@@ -106,6 +113,12 @@ def parse_mailbox(path: str, *, kind: Literal["MAIL", "RCPT"], utf8: bool) -> st
         if kind == "MAIL":
             return ""
         raise AddressError(bad)
+    if (
+        len(path) <= MAX_PATH - 2
+        and _PLAIN_MAILBOX.fullmatch(path) is not None
+        and path.index("@") <= MAX_LOCAL_PART
+    ):
+        return path
     if kind == "RCPT" and path.lower() == "postmaster":
         return path
     if _octets(path) + 2 > MAX_PATH:

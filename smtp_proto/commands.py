@@ -14,7 +14,8 @@ from smtp_proto.address import AddressError, parse_mailbox, split_path
 from smtp_proto.bdat import ChunkReader, parse_bdat
 from smtp_proto.config import AuthMode, ServerConfig, TlsMode
 from smtp_proto.data import DataReader
-from smtp_proto.ehlo import auth_offered, mechanisms, param_keywords
+from smtp_proto.derived import Derived
+from smtp_proto.ehlo import auth_offered, mechanisms
 from smtp_proto.events import (
     AuthCredentials,
     CommandRejected,
@@ -31,7 +32,7 @@ from smtp_proto.events import (
 from smtp_proto.params import Body, MailParams, ParamError, parse_mail_params, parse_rcpt_params
 from smtp_proto.replies import Reply
 from smtp_proto.sasl import Challenge, SaslError, SaslExchange
-from smtp_proto.state import BEFORE_TLS, EXTENDED_ONLY, LEGAL, LINE_ALLOWANCE, VERBS, State, Verb
+from smtp_proto.state import BEFORE_TLS, EXTENDED_ONLY, LEGAL, VERBS, State, Verb
 
 Handled = Decision | None  # a decision to answer, or None: the command was answered
 
@@ -62,11 +63,8 @@ class Commands:
         self._errors = 0
         self._unknown = 0
         self._auth_failures = 0
-        limits = config.limits
-        self._mail_line = limits.command_line + sum(
-            LINE_ALLOWANCE.get(k, 0) for k in param_keywords(config, encrypted=True)
-        )
-        self._max_line = max(limits.auth_line, self._mail_line)
+        self._derived = Derived.of(config)
+        self._max_line = self._derived.max_line
 
     # Output -------------------------------------------------------------------------------
 
@@ -79,12 +77,13 @@ class Commands:
         per recipient after the first); a 421 or 221 closes. Returns what was sent."""
         if self._state is State.CLOSED:
             return reply
-        if budget and reply.is_error and not reply.closes:
+        code = reply.code
+        if code >= 400 and budget and code != 421:
             self._errors += 1
             if self._errors > self.config.limits.errors:
                 reply = replies.TOO_MANY_ERRORS
         self._out += reply.to_bytes(enhanced=self._esc and enhanced)
-        if reply.closes:
+        if reply.code in (421, 221):  # Reply.closes
             self._state = State.CLOSED
         return reply
 
@@ -111,11 +110,8 @@ class Commands:
         word, _, arg = text.partition(" ")
         name = word.upper() if word.isascii() else ""
         verb = VERBS.get(name)
-        limit = self.config.limits.auth_line if verb is Verb.AUTH else self._mail_line
-        if verb not in (Verb.MAIL, Verb.RCPT, Verb.AUTH):
-            limit = self.config.limits.command_line
-        known = verb.value if verb is not None else ""  # the first word may hold control bytes
-        if length > limit:
+        known = name if verb is not None else ""  # the first word may hold control bytes
+        if length > self._derived.line_limits.get(verb, self.config.limits.command_line):
             self._refuse(known, replies.LINE_TOO_LONG)
             return None
         if b"\0" in raw or b"\r" in raw or b"\n" in raw:
@@ -148,7 +144,7 @@ class Commands:
             and verb not in BEFORE_TLS
         ):
             return replies.TLS_REQUIRED
-        if verb is not Verb.QUIT and verb not in LEGAL.get(self._state, frozenset()):
+        if verb is not Verb.QUIT and verb not in LEGAL.get(self._state, _NONE):
             return self._sequence_reply(verb)
         if verb in EXTENDED_ONLY and not self._extended:
             return replies.BAD_SEQUENCE
@@ -224,7 +220,7 @@ class Commands:
     def _keywords(self) -> frozenset[str]:
         if not self._extended:
             return frozenset()  # RFC 5321 4.1.1.2: no parameters after HELO
-        return param_keywords(self.config, encrypted=self._encrypted)
+        return self._derived.keywords(encrypted=self._encrypted)
 
     def _mail_from(self, arg: str) -> Handled:
         if self.config.auth_mode is AuthMode.REQUIRED and not self._authenticated:
@@ -365,6 +361,7 @@ class Commands:
 
 
 _GREETINGS = frozenset({Verb.HELO, Verb.EHLO, Verb.LHLO})
+_NONE: frozenset[Verb] = frozenset()
 
 _HANDLERS: dict[Verb, Callable[[Commands, str], Handled]] = {
     Verb.HELO: lambda c, a: c._helo(a, Verb.HELO),

@@ -79,6 +79,8 @@ class ServerConfig:
     auth_mechanisms: tuple[str, ...] = MECHANISMS
     auth_plaintext: bool = False  # offer AUTH before STARTTLS although TLS is available
     tls_mode: TlsMode = TlsMode.FORBIDDEN
+    # What the core derives from this config, built once on first use (smtp_proto.derived).
+    _derived: object = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.hostname or not self.hostname.isascii() or not self.hostname.isprintable():

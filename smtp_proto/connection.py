@@ -8,13 +8,13 @@ session at once gives the same events and bytes (message chunks compared joined)
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Final
 
 from smtp_proto import replies
 from smtp_proto.bdat import ChunkReader
 from smtp_proto.commands import Commands
 from smtp_proto.config import ServerConfig
 from smtp_proto.data import DataReader
-from smtp_proto.ehlo import capabilities
 from smtp_proto.errors import LocalProtocolError
 from smtp_proto.events import (
     NEED_DATA,
@@ -40,6 +40,7 @@ from smtp_proto.events import (
 from smtp_proto.replies import Reply
 from smtp_proto.state import State
 
+_DEFAULT_CONFIG: Final = ServerConfig()  # immutable: one serves every default session
 _DEFAULT_REJECT: dict[type[Decision], Reply] = {
     ConnectionOpened: replies.SERVICE_REFUSED,
     Helo: replies.HELO_REJECTED,
@@ -69,7 +70,7 @@ class ServerConnection(Commands):
         encrypted: bool = False,
         nonce: Callable[[], str] | None = None,
     ) -> None:
-        super().__init__(config or ServerConfig(), encrypted=encrypted, nonce=nonce)
+        super().__init__(config or _DEFAULT_CONFIG, encrypted=encrypted, nonce=nonce)
         self._buf = bytearray()
         self._pos = 0
         self._eof = False
@@ -184,8 +185,7 @@ class ServerConnection(Commands):
         self._send(reply)
 
     def _accept_greeting(self, event: ConnectionOpened, reply: Reply | None) -> None:
-        greeting = Reply(220, (f"{self.config.hostname} {self.config.greeting}",))
-        self._send(reply or greeting, enhanced=False)
+        self._send(reply or self._derived.greeting, enhanced=False)
         self._set_state(State.HELO)
 
     def _reject_greeting(self, event: ConnectionOpened, reply: Reply) -> None:
@@ -201,7 +201,7 @@ class ServerConnection(Commands):
         lines = [first]
         if event.extended:
             cram = self._nonce is not None
-            lines += capabilities(self.config, encrypted=self._encrypted, cram_md5=cram)
+            lines += self._derived.capabilities(encrypted=self._encrypted, cram_md5=cram)
         self._send(Reply(250, tuple(lines)), enhanced=False)
         self._set_state(State.READY)
         self._reset_transaction("LHLO" if event.lmtp else "EHLO" if event.extended else "HELO")

@@ -59,6 +59,12 @@ class Handler:
         """Names of the hooks this handler overrides with `async def` (decided once)."""
         return frozenset(name for name in HOOKS if inspect.iscoroutinefunction(getattr(self, name)))
 
+    @functools.cached_property
+    def default_hooks(self) -> frozenset[str]:
+        """Names of the hooks (and `on_logging_event`) this handler keeps from `Handler`."""
+        names = (*HOOKS, "on_logging_event")
+        return frozenset(name for name in names if hook_is_default(self, name))
+
     @staticmethod
     def authenticated(ctx: Context) -> bool:
         """Whether this session has authenticated (the seed's `authenticated?(ctx)`)."""

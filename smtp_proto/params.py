@@ -222,6 +222,8 @@ def parse_mail_params(text: str, enabled: frozenset[str]) -> MailParams:
     "SMTPUTF8", "AUTH", "DSN"). Raises `ParamError`: 555 5.5.4 for an unknown or
     disabled keyword, 501 5.5.4 for a malformed, missing or repeated value.
     """
+    if not text:
+        return _NO_MAIL_PARAMS  # the common case: immutable, so one value serves all
     return MailParams(**_parse(text, enabled, _MAIL))
 
 
@@ -230,4 +232,10 @@ def parse_rcpt_params(text: str, enabled: frozenset[str]) -> RcptParams:
 
     Same rules and errors as `parse_mail_params`.
     """
+    if not text:
+        return _NO_RCPT_PARAMS
     return RcptParams(**_parse(text, enabled, _RCPT))
+
+
+_NO_MAIL_PARAMS: Final = MailParams()
+_NO_RCPT_PARAMS: Final = RcptParams()

@@ -5,7 +5,7 @@ Nothing here parses client input; tests assert against these same names.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 Enhanced = tuple[int, int, int]
@@ -22,15 +22,20 @@ class Reply:
     code: int
     lines: tuple[str, ...]
     enhanced: Enhanced | None = None
+    # The wire forms once built (plain, with the enhanced code): replies are sent often.
+    _wire: list[bytes | None] = field(
+        default_factory=lambda: [None, None], init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         if not 200 <= self.code <= 599:
             raise ValueError(f"reply code {self.code} is outside 200..599")
         if not self.lines:
             raise ValueError("a reply needs at least one line")
-        for line in self.lines:
-            if not line.isascii() or not line.isprintable():
-                raise ValueError(f"reply text must be printable ASCII: {line!r}")
+        text = "".join(self.lines)  # one check for all lines: EHLO replies have many
+        if not text.isascii() or not text.isprintable():
+            bad = next(line for line in self.lines if not (line.isascii() and line.isprintable()))
+            raise ValueError(f"reply text must be printable ASCII: {bad!r}")
         if self.enhanced is not None:
             cls, subject, detail = self.enhanced
             if cls != self.code // 100 or not (0 <= subject <= 999 and 0 <= detail <= 999):
@@ -52,15 +57,17 @@ class Reply:
 
     def to_bytes(self, *, enhanced: bool = True) -> bytes:
         """The wire form: `250-` continuation lines, the enhanced code on each line."""
-        prefix = ""
-        if enhanced and self.enhanced is not None:
-            prefix = "{}.{}.{} ".format(*self.enhanced)
-        last = len(self.lines) - 1
-        out = [
-            f"{self.code}{' ' if i == last else '-'}{prefix}{line}\r\n"
-            for i, line in enumerate(self.lines)
-        ]
-        return "".join(out).encode("ascii")
+        coded = enhanced and self.enhanced is not None
+        wire = self._wire[coded]
+        if wire is None:
+            prefix = "{}.{}.{} ".format(*self.enhanced) if coded and self.enhanced else ""
+            last = len(self.lines) - 1
+            out = [
+                f"{self.code}{' ' if i == last else '-'}{prefix}{line}\r\n"
+                for i, line in enumerate(self.lines)
+            ]
+            wire = self._wire[coded] = "".join(out).encode("ascii")
+        return wire
 
 
 def _r(code: int, text: str, enhanced: Enhanced | None) -> Reply:

@@ -42,7 +42,7 @@ from smtp_proto.events import (
     StartTlsRequest,
     UnknownCommand,
 )
-from smtp_proto.handler import HOOKS, Handler, HookCall, Outcome, hook_is_default
+from smtp_proto.handler import HOOKS, Handler, HookCall, Outcome
 from smtp_proto.logs import LOGGER
 from smtp_proto.replies import Reply
 
@@ -119,44 +119,13 @@ class SessionDriver:
                 session_id=session_id,
             )
         )
-        self._skip = frozenset(name for name in _SKIPPABLE if hook_is_default(handler, name))
+        self._skip = handler.default_hooks & _SKIPPABLE
+        self._own_logging = "on_logging_event" not in handler.default_hooks
         self._prepared: Event | None = None  # the event call_for() last prepared
         self._call: HookCall | None = None  # the call handed out for it
         self._discarding = False  # a hook refused the message being received
         self._lmtp = False
         self._previous_helo = ("", "")
-        self._before: dict[type[Event], Callable[[Any], _Hook | None]] = {
-            ConnectionOpened: self._before_connect,
-            Helo: self._before_helo,
-            AuthCredentials: self._before_auth,
-            MailFrom: self._before_mail,
-            RcptTo: lambda e: ("on_rcpt_to_event", (e.address,)),
-            DataStart: self._before_data,
-            MessageChunk: self._before_chunk,
-            HeadersComplete: self._before_headers,
-            MessageReceived: self._before_message,
-            RecipientDelivery: lambda e: ("on_lmtp_delivery_event", (e.address, e.index)),
-            UnknownCommand: lambda e: ("on_process_line_unknown_event", (e.line,)),
-            StartTlsRequest: lambda e: ("on_starttls_event", ()),
-            ConnectionClosed: lambda e: ("on_disconnect_event", ()),
-        }
-        self._after: dict[type[Event], Callable[[Any, Outcome], None]] = {
-            ConnectionOpened: self._after_connect,
-            Helo: self._after_helo,
-            AuthCredentials: self._after_auth,
-            MailFrom: self._after_mail,
-            RcptTo: self._after_rcpt,
-            DataStart: self._after_data,
-            MessageChunk: self._after_content,
-            HeadersComplete: self._after_content,
-            MessageReceived: self._after_message,
-            RecipientDelivery: self._after_delivery,
-            UnknownCommand: self._after_unknown,
-            StartTlsRequest: self._after_starttls,
-            CommandRejected: self._after_rejected,
-            SessionReset: self._after_reset,
-            ConnectionClosed: self._after_closed,
-        }
 
     # The transport's verbs ------------------------------------------------------------------
 
@@ -175,9 +144,9 @@ class SessionDriver:
         if self._call is not None and outcome is None:
             raise LocalProtocolError("apply() needs the Outcome of the HookCall for this event")
         self._prepared = self._call = None
-        after = self._after.get(type(event))
+        after = _AFTER.get(type(event))
         if after is not None:
-            after(event, outcome or Outcome())
+            after(self, event, outcome or _NO_OUTCOME)
 
     def handle(self, event: Event) -> None:
         """Run the hook for `event` in place (sync hooks only) and apply its outcome."""
@@ -190,8 +159,14 @@ class SessionDriver:
         self.ctx.server.encrypted = self._clock()
         self.log(logging.DEBUG, "TLS established")
 
+    def logs(self, level: int) -> bool:
+        """Whether a line at `level` goes anywhere (skip building it when not)."""
+        return self._own_logging or LOGGER.isEnabledFor(level)
+
     def log(self, level: int, message: str, err: BaseException | None = None) -> None:
         """Log through the handler's `on_logging_event` (transports log sessions this way)."""
+        if not self._own_logging and not LOGGER.isEnabledFor(level):
+            return  # the default hook would drop it
         try:
             self.handler.on_logging_event(self.ctx, level, message, err)
         except Exception:
@@ -203,8 +178,8 @@ class SessionDriver:
         if self._prepared is event:
             return
         self._prepared, self._call = event, None
-        before = self._before.get(type(event))
-        hook = before(event) if before is not None else None
+        before = _BEFORE.get(type(event))
+        hook = before(self, event) if before is not None else None
         if hook is None or hook[0] in self._skip:
             return
         name, args = hook
@@ -248,11 +223,12 @@ class SessionDriver:
         server = self.ctx.server
         if event.encrypted:  # implicit TLS (RFC 8314): encrypted from the start
             server.encrypted = server.connected
-        self.log(
-            logging.DEBUG,
-            f"connection from {server.remote_host} [{server.remote_ip}]:{server.remote_port}"
-            f" to [{server.local_ip}]:{server.local_port}",
-        )
+        if self.logs(logging.DEBUG):
+            self.log(
+                logging.DEBUG,
+                f"connection from {server.remote_host} [{server.remote_ip}]:{server.remote_port}"
+                f" to [{server.local_ip}]:{server.local_port}",
+            )
         return ("on_connect_event", ())
 
     def _before_helo(self, event: Helo) -> _Hook:
@@ -400,7 +376,7 @@ class SessionDriver:
 
     def _after_message(self, event: MessageReceived, outcome: Outcome) -> None:
         refusal = self._refusal(f"message {self.ctx.message.queue_id}", outcome)
-        if refusal is None:
+        if refusal is None and self.logs(logging.INFO):
             envelope, message = self.ctx.envelope, self.ctx.message
             recipients = ",".join(f"<{r}>" for r in envelope.rcpt_to)
             self.log(
@@ -454,3 +430,38 @@ class SessionDriver:
 def _show(reply: Reply) -> str:
     enhanced = "{}.{}.{} ".format(*reply.enhanced) if reply.enhanced else ""
     return f"{reply.code} {enhanced}{' '.join(reply.lines)}"
+
+
+_NO_OUTCOME: Final = Outcome()  # what a skipped hook "returned"
+_BEFORE: Final[dict[type[Event], Callable[[SessionDriver, Any], _Hook | None]]] = {
+    ConnectionOpened: SessionDriver._before_connect,
+    Helo: SessionDriver._before_helo,
+    AuthCredentials: SessionDriver._before_auth,
+    MailFrom: SessionDriver._before_mail,
+    RcptTo: lambda d, e: ("on_rcpt_to_event", (e.address,)),
+    DataStart: SessionDriver._before_data,
+    MessageChunk: SessionDriver._before_chunk,
+    HeadersComplete: SessionDriver._before_headers,
+    MessageReceived: SessionDriver._before_message,
+    RecipientDelivery: lambda d, e: ("on_lmtp_delivery_event", (e.address, e.index)),
+    UnknownCommand: lambda d, e: ("on_process_line_unknown_event", (e.line,)),
+    StartTlsRequest: lambda d, e: ("on_starttls_event", ()),
+    ConnectionClosed: lambda d, e: ("on_disconnect_event", ()),
+}
+_AFTER: Final[dict[type[Event], Callable[[SessionDriver, Any, Outcome], None]]] = {
+    ConnectionOpened: SessionDriver._after_connect,
+    Helo: SessionDriver._after_helo,
+    AuthCredentials: SessionDriver._after_auth,
+    MailFrom: SessionDriver._after_mail,
+    RcptTo: SessionDriver._after_rcpt,
+    DataStart: SessionDriver._after_data,
+    MessageChunk: SessionDriver._after_content,
+    HeadersComplete: SessionDriver._after_content,
+    MessageReceived: SessionDriver._after_message,
+    RecipientDelivery: SessionDriver._after_delivery,
+    UnknownCommand: SessionDriver._after_unknown,
+    StartTlsRequest: SessionDriver._after_starttls,
+    CommandRejected: SessionDriver._after_rejected,
+    SessionReset: SessionDriver._after_reset,
+    ConnectionClosed: SessionDriver._after_closed,
+}

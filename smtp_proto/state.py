@@ -14,6 +14,10 @@ from typing import Final
 class State(enum.Enum):
     """Named for what the server waits for."""
 
+    # Members are singletons: hash by identity, not by name in Python (every command
+    # looks its state and verb up in the tables below).
+    __hash__ = object.__hash__
+
     GREETING = enum.auto()  # ConnectionOpened is owed an answer
     REFUSED = enum.auto()  # greeting refused with 554: only QUIT is served (RFC 5321 3.1)
     HELO = enum.auto()  # waiting for HELO/EHLO/LHLO
@@ -30,6 +34,8 @@ class State(enum.Enum):
 
 class Verb(enum.Enum):
     """Commands the core knows; anything else is an `UnknownCommand`."""
+
+    __hash__ = object.__hash__  # as for State
 
     HELO = "HELO"
     EHLO = "EHLO"

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from smtp_proto import replies
+from smtp_proto import address, replies
 from smtp_proto.address import AddressError, parse_mailbox, split_path
 from smtp_proto.replies import Reply
 
@@ -370,3 +370,21 @@ def test_generated_valid_mailboxes_round_trip(atoms: list[str], labels: list[str
     mailbox = ".".join(atoms) + "@" + ".".join(labels)
     assert split_path(f"TO:<{mailbox}> X=1", "TO") == (mailbox, "X=1")
     assert parse_mailbox(mailbox, kind="RCPT", utf8=False) == mailbox
+
+
+@given(
+    local=st.text(alphabet='ab.-+_"@', min_size=0, max_size=70),
+    labels=st.lists(
+        st.one_of(st.text(alphabet="a0-_", min_size=0, max_size=6), st.just("l" * 63)),
+        max_size=5,
+    ),
+)
+def test_the_quick_path_takes_only_what_the_full_checks_take(local: str, labels: list[str]) -> None:
+    """The one-regex path for plain addresses agrees with the full RFC 5321 checks."""
+    path = local + "@" + ".".join(labels)
+    try:
+        taken = parse_mailbox(path, kind="MAIL", utf8=False) == path
+    except AddressError:
+        taken = False
+    full = len(path) <= 254 and address._valid_mailbox(path)
+    assert taken is full
