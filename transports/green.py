@@ -24,10 +24,12 @@ import gevent.socket
 import gevent.ssl
 
 from smtp_proto import replies
+from transports import blocking
 from transports.base import ServerBase, refuse
+from transports.blocking import BlockingSession, Stopping
 from transports.listen import Listener, accept_waiting
 from transports.options import STOP_GRACE, STOP_LINGER
-from transports.pump import READ_SIZE, Finish, Pump, Receive, RunHook, StartTls
+from transports.pump import Finish, Pump, Receive, RunHook, StartTls
 
 log = logging.getLogger("smtp_proto.transports")
 
@@ -36,20 +38,14 @@ _GreenSocket: Final[Any] = gevent.socket.socket
 _GreenSslSocket: Final[Any] = gevent.ssl.SSLSocket
 
 
-class _Session:
-    """One accepted connection: its current gevent socket (replaced by STARTTLS)."""
+class _Session(BlockingSession):
+    """One accepted connection; `turn` is set when a processing slot is given, or at stop."""
 
-    def __init__(self, sock: Any, listener: Listener) -> None:
-        self.sock = sock
-        self.listener = listener
-        self.broken = False  # a send failed: nothing more is written, reads see EOF
-        self.turn = gevent.event.Event()  # set when a processing slot is given, or at stop
-        self.has_slot = False
+    socket_class = _GreenSocket
 
-    def abort_io(self) -> None:
-        """Shut the socket down under a blocked greenlet (the raw socket, not TLS)."""
-        with contextlib.suppress(OSError):
-            _GreenSocket.shutdown(self.sock, socket.SHUT_RDWR)
+    def __init__(self, sock: Any, listener: Listener, stopping: Stopping) -> None:
+        super().__init__(sock, listener, stopping)
+        self.turn = gevent.event.Event()
 
 
 class Server(ServerBase):
@@ -73,6 +69,8 @@ class Server(ServerBase):
         self._wake: tuple[socket.socket, socket.socket] | None = None  # stop() writes a byte
         opts = self.options
         self._io_limit = max(opts.io_cmd_timeout, opts.io_data_timeout)
+        self._stop = Stopping()  # what sessions see of a stop
+        self._tick = blocking.tick(opts.io_cmd_timeout, opts.io_data_timeout)
 
     @property
     def stopping(self) -> bool:
@@ -104,6 +102,7 @@ class Server(ServerBase):
             first = self._started and not self._stopping.is_set()
             if first:
                 self._grace_deadline = time.monotonic() + max(0.0, grace)
+                self._stop.at = self._grace_deadline
                 self._stopping.set()
             elif not self._started:
                 self._stopped.set()
@@ -129,13 +128,24 @@ class Server(ServerBase):
     def _run(self, bound: _Bound) -> None:
         """The hub's thread: accept until stopped, then wind the sessions down."""
         hub = gevent.get_hub()
+        poke = gevent.event.Event()  # set: sweep now (the stop began)
+        watchdog = gevent.spawn(self._watch, poke)
         try:
             self._accept_loop(bound, self._wake_r)
+            poke.set()
             self._wind_down()
         except BaseException:  # a bug; the stop must still end
             log.exception("the gevent hub failed")
         finally:
+            watchdog.kill()
             hub.destroy(destroy_loop=True)
+
+    def _watch(self, poke: gevent.event.Event) -> None:
+        """The watchdog greenlet: ends waits that are over (see transports.blocking)."""
+        while True:
+            if poke.wait(blocking.next_sweep(self._tick, self._stop.at)):
+                poke.clear()
+            blocking.sweep(list(self._sessions), self._stop.at)
 
     def _wind_down(self) -> None:
         while self._queue:  # without a slot: they get 421
@@ -145,7 +155,7 @@ class Server(ServerBase):
         gevent.joinall(greenlets, timeout=max(0.0, left))
         for session, greenlet in list(self._sessions.items()):
             if not greenlet.dead:
-                session.abort_io()
+                session.cut()
         gevent.joinall(greenlets)
 
     # Accepting ------------------------------------------------------------------------------
@@ -186,7 +196,7 @@ class Server(ServerBase):
             log.warning("refused a connection on %s: too many connections", listener)
             refuse(sock, listener, replies.TOO_BUSY)
         else:
-            session = _Session(_GreenSocket(fileno=sock.detach()), listener)
+            session = _Session(_GreenSocket(fileno=sock.detach()), listener, self._stop)
             if not self._queue and self.utilization.try_process():  # in accept order
                 session.has_slot = True
                 session.turn.set()
@@ -209,7 +219,6 @@ class Server(ServerBase):
             del self._sessions[session]
 
     def _serve(self, session: _Session) -> None:
-        session.sock.settimeout(self._io_limit)
         with contextlib.suppress(OSError):
             session.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if session.listener.tls:
@@ -221,7 +230,8 @@ class Server(ServerBase):
         if not session.has_slot:  # the server stopped while this session was queued
             self._send(session, replies.SHUTTING_DOWN.to_bytes())
             return
-        self._drive(session, self._open_session(session.listener, session.sock))
+        session.pump = self._open_session(session.listener, session.sock)
+        self._drive(session, session.pump)
 
     def _give_up_slot(self, session: _Session) -> None:
         """Hand the session's slot to the first queued session, or leave the queue."""
@@ -243,7 +253,7 @@ class Server(ServerBase):
             if isinstance(step, RunHook):
                 pump.hook_done(step.call.run())
                 continue
-            self._send(session, step.out)
+            session.send(step.out, self._io_limit)
             if isinstance(step, Finish):
                 return
             if isinstance(step, StartTls):
@@ -255,49 +265,10 @@ class Server(ServerBase):
                     pump.tls_failed(failure)
                 continue
             assert isinstance(step, Receive)  # noqa: S101 (the last kind of step)
-            self._receive(session, pump)
-
-    def _receive(self, session: _Session, pump: Pump) -> None:
-        """Wait for bytes and feed them, or time the session out, or shut it down."""
-        sock = session.sock
-        if session.broken:
-            pump.feed(b"")
-            return
-        if isinstance(sock, _GreenSslSocket) and sock.pending():
-            self._read(session, pump)
-            return
-        while True:
-            left = pump.timeout()
-            if left <= 0:
-                pump.timed_out()
-                return
-            waiting = [sock, self._wake_r]
-            if self._stopping.is_set():
-                grace_left = self._grace_deadline - time.monotonic()
-                if pump.idle or grace_left <= 0:
-                    pump.shut_down()
-                    return
-                waiting = [sock]  # the wake socket stays readable: stop listening to it
-                left = min(left, grace_left)
-            readable, _, _ = gevent.select.select(waiting, [], [], left)
-            if sock in readable:
-                self._read(session, pump)
-                return
-
-    def _read(self, session: _Session, pump: Pump) -> None:
-        try:
-            data = session.sock.recv(READ_SIZE)
-        except OSError:  # reset, TLS error, or a TLS record that never completed
-            data = b""
-        pump.feed(data)
+            session.receive(pump)
 
     def _send(self, session: _Session, data: bytes) -> None:
-        if not data or session.broken:
-            return
-        try:
-            session.sock.sendall(data)
-        except OSError:
-            session.broken = True
+        session.send(data, self._io_limit)
 
     def _handshake(self, session: _Session) -> str | None:
         """Run the server side of the TLS handshake; what went wrong, or None."""
@@ -311,7 +282,7 @@ class Server(ServerBase):
                 sock=session.sock, server_side=True, do_handshake_on_connect=False, _context=context
             )
             session.sock.do_handshake()
-            session.sock.settimeout(self._io_limit)
+            session.sock.settimeout(None)  # reads block; the watchdog ends them
         except OSError as err:  # ssl.SSLError, a time-out, a reset
             return str(err) or type(err).__name__
         return None

@@ -8,21 +8,24 @@ the shared modules; this one only waits.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import math
 import selectors
 import socket
-import ssl
 import threading
 import time
 from collections import deque
 from typing import Final
 
 from smtp_proto import replies
+from transports import blocking
 from transports.base import ServerBase
+from transports.blocking import BlockingSession, Stopping
 from transports.listen import Listener, accept_waiting
 from transports.options import STOP_GRACE, STOP_LINGER
-from transports.pump import READ_SIZE, Finish, Pump, Receive, RunHook, StartTls
+from transports.pump import Finish, Pump, Receive, RunHook, StartTls
+from transports.workers import Workers
 
 log = logging.getLogger("smtp_proto.transports")
 
@@ -30,20 +33,14 @@ _Selector: Final = getattr(selectors, "PollSelector", selectors.SelectSelector)
 _CLIENT: Final = "client"
 
 
-class _Session:
-    """One accepted connection: its current socket (replaced by STARTTLS) and listener."""
+class _Session(BlockingSession):
+    """One accepted connection; `turn` is set when a processing slot is given, or at stop."""
 
-    def __init__(self, sock: socket.socket, listener: Listener) -> None:
-        self.sock = sock
-        self.listener = listener
-        self.broken = False  # a send failed: nothing more is written, reads see EOF
-        self.turn = threading.Event()  # set when a processing slot is given, or at stop
-        self.has_slot = False
-
-    def abort_io(self) -> None:
-        """Shut the socket down under a blocked thread (the raw socket, not TLS)."""
-        with contextlib.suppress(OSError):
-            socket.socket.shutdown(self.sock, socket.SHUT_RDWR)
+    def __init__(self, sock: socket.socket, listener: Listener, stopping: Stopping) -> None:
+        super().__init__(sock, listener, stopping)
+        self.turn = threading.Event()
+        self.done = threading.Event()  # the session has ended and its socket is closed
+        self.thread: threading.Thread | None = None  # the worker running it
 
 
 class Server(ServerBase):
@@ -64,12 +61,17 @@ class Server(ServerBase):
         self._stopping = threading.Event()
         self._stopped = threading.Event()
         self._grace_deadline = math.inf
-        self._sessions: dict[_Session, threading.Thread] = {}
+        self._sessions: set[_Session] = set()
+        self._workers = Workers("smtp-proto-session")
         self._acceptor: threading.Thread | None = None
         self._wake_r: socket.socket | None = None
         self._wake_w: socket.socket | None = None
         opts = self.options
         self._io_limit = max(opts.io_cmd_timeout, opts.io_data_timeout)
+        self._stop = Stopping()  # what sessions see of a stop
+        self._tick = blocking.tick(opts.io_cmd_timeout, opts.io_data_timeout)
+        self._poke = threading.Event()  # wakes the watchdog for a sweep now
+        self._watchdog: threading.Thread | None = None
 
     @property
     def stopping(self) -> bool:
@@ -90,6 +92,10 @@ class Server(ServerBase):
                 target=self._accept_loop, args=(bound,), name="smtp-proto-accept", daemon=True
             )
             self._acceptor.start()
+            self._watchdog = threading.Thread(
+                target=self._watch, name="smtp-proto-watchdog", daemon=True
+            )
+            self._watchdog.start()
 
     def stop(self, grace: float = STOP_GRACE) -> None:
         """Stop accepting, let sessions finish for `grace` seconds, then 421 and close.
@@ -101,6 +107,7 @@ class Server(ServerBase):
             first = self._started and not self._stopping.is_set()
             if first:
                 self._grace_deadline = time.monotonic() + max(0.0, grace)
+                self._stop.at = self._grace_deadline
                 self._stopping.set()
             elif not self._started:
                 self._stopped.set()
@@ -113,9 +120,18 @@ class Server(ServerBase):
             for queued in self._queue:
                 queued.turn.set()  # without a slot: they get 421
             self._queue.clear()
+        self._poke.set()  # idle sessions end now
         if self._acceptor is not None:
             self._acceptor.join()
         self._join_sessions()
+        self._workers.close()
+        self._workers.join()
+        self._poke.set()  # with no session left, the watchdog ends
+        with self._lock:
+            me = threading.current_thread()
+            from_a_session = any(s.thread is me for s in self._sessions)
+        if self._watchdog is not None and not from_a_session:
+            self._watchdog.join()
         for sock in (self._wake_r, self._wake_w):
             if sock is not None:
                 sock.close()
@@ -125,15 +141,29 @@ class Server(ServerBase):
     def _join_sessions(self) -> None:
         me = threading.current_thread()  # stop() called from a hook must not wait for itself
         with self._lock:
-            sessions = [(s, t) for s, t in self._sessions.items() if t is not me]
+            sessions = [s for s in self._sessions if s.thread is not me]
         limit = self._grace_deadline + STOP_LINGER
-        for _, thread in sessions:
-            thread.join(max(0.0, limit - time.monotonic()))
-        for session, thread in sessions:
-            if thread.is_alive():
-                session.abort_io()
-        for _, thread in sessions:
-            thread.join()
+        for session in sessions:
+            session.done.wait(max(0.0, limit - time.monotonic()))
+        for session in sessions:
+            if not session.done.is_set():
+                session.cut()
+        for session in sessions:
+            session.done.wait()
+
+    def _watch(self) -> None:
+        """The watchdog: ends waits that are over until the server has stopped."""
+        while True:
+            self._poke.wait(blocking.next_sweep(self._tick, self._stop.at))
+            self._poke.clear()
+            with self._lock:
+                sessions = list(self._sessions)
+            blocking.sweep(sessions, self._stop.at)
+            if self._stopping.is_set() and not sessions and self._acceptor_done():
+                return
+
+    def _acceptor_done(self) -> bool:
+        return self._acceptor is None or not self._acceptor.is_alive()
 
     def join(self, timeout: float | None = None) -> bool:
         """Wait until the server has stopped; False if `timeout` seconds passed first."""
@@ -178,12 +208,9 @@ class Server(ServerBase):
             log.warning("refused a connection on %s: too many connections", listener)
             self._refuse(sock, listener, replies.TOO_BUSY)
             return
-        session = _Session(sock, listener)
-        thread = threading.Thread(
-            target=self._session_main, args=(session,), name="smtp-proto-session", daemon=True
-        )
+        session = _Session(sock, listener, self._stop)
         with self._lock:
-            self._sessions[session] = thread
+            self._sessions.add(session)
             # Slots go out in accept order, so a client is never starved by later ones.
             if self._stopping.is_set():  # stop() already emptied the queue
                 session.turn.set()
@@ -192,7 +219,7 @@ class Server(ServerBase):
                 session.turn.set()
             else:
                 self._queue.append(session)
-        thread.start()
+        self._workers.run(functools.partial(self._session_main, session))
 
     def _refuse(self, sock: socket.socket, listener: Listener, reply: replies.Reply) -> None:
         with contextlib.closing(sock):
@@ -204,6 +231,7 @@ class Server(ServerBase):
     # Sessions -------------------------------------------------------------------------------
 
     def _session_main(self, session: _Session) -> None:
+        session.thread = threading.current_thread()
         try:
             self._serve(session)
         except Exception:
@@ -214,10 +242,10 @@ class Server(ServerBase):
             self.utilization.leave()
             session.sock.close()
             with self._lock:
-                del self._sessions[session]
+                self._sessions.discard(session)
+            session.done.set()
 
     def _serve(self, session: _Session) -> None:
-        session.sock.settimeout(self._io_limit)
         with contextlib.suppress(OSError):
             session.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if session.listener.tls:
@@ -229,7 +257,8 @@ class Server(ServerBase):
         if not session.has_slot:  # the server stopped while this session was queued
             self._send(session, replies.SHUTTING_DOWN.to_bytes())
             return
-        self._drive(session, self._open_session(session.listener, session.sock))
+        session.pump = self._open_session(session.listener, session.sock)
+        self._drive(session, session.pump)
 
     def _give_up_slot(self, session: _Session) -> None:
         """Hand the session's slot to the first queued session, or leave the queue."""
@@ -247,70 +276,27 @@ class Server(ServerBase):
                 self.utilization.done_processing()
 
     def _drive(self, session: _Session, pump: Pump) -> None:
-        assert self._wake_r is not None  # noqa: S101 (set by start)
-        with _Selector() as waiter:
-            # The client's fd stays the same when STARTTLS replaces the socket object.
-            waiter.register(session.sock, selectors.EVENT_READ, _CLIENT)
-            waiter.register(self._wake_r, selectors.EVENT_READ, None)
-            while True:
-                step = pump.next_step()
-                if isinstance(step, RunHook):
-                    pump.hook_done(step.call.run())
-                    continue
-                self._send(session, step.out)
-                if isinstance(step, Finish):
-                    return
-                if isinstance(step, StartTls):
-                    failure = self._handshake(session)
-                    if failure is None:
-                        pump.tls_established()
-                    else:
-                        session.broken = True
-                        pump.tls_failed(failure)
-                    continue
-                assert isinstance(step, Receive)  # noqa: S101 (the last kind of step)
-                self._receive(session, pump, waiter)
-
-    def _receive(self, session: _Session, pump: Pump, waiter: selectors.BaseSelector) -> None:
-        """Wait for bytes and feed them, or time the session out, or shut it down."""
-        sock = session.sock
-        if session.broken:
-            pump.feed(b"")
-            return
-        if isinstance(sock, ssl.SSLSocket) and sock.pending():
-            self._read(session, pump)
-            return
         while True:
-            left = pump.timeout()
-            if left <= 0:
-                pump.timed_out()
+            step = pump.next_step()
+            if isinstance(step, RunHook):
+                pump.hook_done(step.call.run())
+                continue
+            session.send(step.out, self._io_limit)
+            if isinstance(step, Finish):
                 return
-            if self._stopping.is_set():
-                grace_left = self._grace_deadline - time.monotonic()
-                if pump.idle or grace_left <= 0:
-                    pump.shut_down()
-                    return
-                if self._wake_r is not None and self._wake_r in waiter.get_map():
-                    waiter.unregister(self._wake_r)  # stays readable: stop listening to it
-                left = min(left, grace_left)
-            if any(key.data is _CLIENT for key, _ in waiter.select(left)):
-                self._read(session, pump)
-                return
-
-    def _read(self, session: _Session, pump: Pump) -> None:
-        try:
-            data = session.sock.recv(READ_SIZE)
-        except OSError:  # reset, TLS error, or a TLS record that never completed
-            data = b""
-        pump.feed(data)
+            if isinstance(step, StartTls):
+                failure = self._handshake(session)
+                if failure is None:
+                    pump.tls_established()
+                else:
+                    session.broken = True
+                    pump.tls_failed(failure)
+                continue
+            assert isinstance(step, Receive)  # noqa: S101 (the last kind of step)
+            session.receive(pump)
 
     def _send(self, session: _Session, data: bytes) -> None:
-        if not data or session.broken:
-            return
-        try:
-            session.sock.sendall(data)
-        except OSError:
-            session.broken = True
+        session.send(data, self._io_limit)
 
     def _handshake(self, session: _Session) -> str | None:
         """Run the server side of the TLS handshake; what went wrong, or None."""
@@ -323,7 +309,7 @@ class Server(ServerBase):
                 session.sock, server_side=True, do_handshake_on_connect=False
             )
             session.sock.do_handshake()
-            session.sock.settimeout(self._io_limit)
+            session.sock.settimeout(None)  # reads block; the watchdog ends them
         except TimeoutError:
             return "time-out"
         except OSError as err:

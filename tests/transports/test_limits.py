@@ -10,7 +10,14 @@ import time
 import pytest
 
 from smtp_proto.context import Context
-from tests.transports.transport_support import Gate, RawClient, Recorder, ServerFactory, address_of
+from tests.transports.transport_support import (
+    TIMEOUT,
+    Gate,
+    RawClient,
+    Recorder,
+    ServerFactory,
+    address_of,
+)
 
 TOO_BUSY = b"421 4.3.2 Too many connections, try again later\r\n"
 GREETING = b"220 localhost ESMTP smtp-proto ready\r\n"
@@ -189,4 +196,29 @@ def test_a_client_vanishing_mid_data_ends_its_session(server_factory: ServerFact
     client.close()  # a reset, not a clean close
     server.stop()
     assert handler.messages == []
+    assert handler.disconnects == 1
+
+
+def _flood_until_cut(sock: socket.socket) -> float:
+    """Send pipelined NOOPs without reading a reply; seconds until the server cut us off."""
+    started = time.monotonic()
+    while time.monotonic() - started < TIMEOUT:
+        try:
+            sock.sendall(b"NOOP\r\n" * 4096)
+        except (ConnectionResetError, BrokenPipeError):
+            return time.monotonic() - started
+    raise AssertionError("the server never cut off a client that does not read")
+
+
+def test_a_client_that_never_reads_its_replies_is_cut_off(
+    server_factory: ServerFactory,
+) -> None:
+    handler = Recorder()
+    server = server_factory(handler, io_cmd_timeout=0.3, io_data_timeout=0.3)
+    with socket.create_connection(address_of(server), timeout=TIMEOUT) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        # The replies fill both socket buffers: the server's send stalls, and must not
+        # stall for longer than its time-out.
+        assert _flood_until_cut(sock) < 5.0
+    server.stop()
     assert handler.disconnects == 1

@@ -1,0 +1,149 @@
+"""Reading and writing for the engines that block in socket calls: threads and gevent.
+
+They read with no socket time-out: a time-out costs a poll (threads) or a timer (gevent)
+on every read. Instead a watchdog sweeps the sessions a few times a second and ends a
+wait that is over (its time-out ran out, or the server is stopping) by shutting the
+socket's reading side; the session then answers 421 itself. Sends get the same watch.
+The engine supplies the socket class (stdlib or gevent) and the sleeping.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import socket
+import time
+from collections.abc import Iterable
+from typing import Any, ClassVar, Final
+
+from transports.listen import Listener
+from transports.pump import READ_SIZE, Pump
+
+# The watchdog's period: this fraction of the shortest time-out, within these bounds.
+_TICK_SHARE: Final = 0.05
+_TICK_MIN: Final = 0.005
+_TICK_MAX: Final = 1.0
+
+
+def tick(*timeouts: float) -> float:
+    """Seconds between sweeps for these time-outs (a wait ends at most this late)."""
+    return min(_TICK_MAX, max(_TICK_MIN, min(timeouts) * _TICK_SHARE))
+
+
+class Stopping:
+    """A server's stop as its sessions see it: `at` is the grace deadline once stopping."""
+
+    __slots__ = ("at",)
+
+    def __init__(self) -> None:
+        self.at: float | None = None
+
+
+class BlockingSession:
+    """One accepted connection of a blocking engine: its socket and what it waits in.
+
+    `sock` is replaced by STARTTLS. `reading` and `send_by` say what the session is blocked
+    in, for the watchdog; `woken` is set once a wait was ended from outside, after which
+    the socket is never read again.
+    """
+
+    socket_class: ClassVar[Any] = socket.socket  # whose shutdown() skips any TLS layer
+
+    def __init__(self, sock: Any, listener: Listener, stopping: Stopping) -> None:
+        self.sock = sock
+        self.listener = listener
+        self.stopping = stopping
+        self.broken = False  # a send failed: nothing more is written, reads see EOF
+        self.has_slot = False
+        self.pump: Pump | None = None  # set once the session is being processed
+        self.reading = False
+        self.woken = False
+        self.send_by = math.inf  # the deadline of a send in progress
+
+    def wake(self) -> None:
+        """End a blocked read for good: shut the reading side (the reply can still go)."""
+        if not self.woken:
+            self.woken = True
+            with contextlib.suppress(OSError):
+                self.socket_class.shutdown(self.sock, socket.SHUT_RD)
+
+    def cut(self) -> None:
+        """Shut both directions under a blocked read, send or handshake."""
+        self.woken = True
+        with contextlib.suppress(OSError):
+            self.socket_class.shutdown(self.sock, socket.SHUT_RDWR)
+
+    def receive(self, pump: Pump) -> None:
+        """Wait for bytes and feed them, or time the session out, or shut it down."""
+        if self.broken:
+            pump.feed(b"")
+            return
+        while True:
+            self.reading = True  # first: a sweep from now on sees the wait and may end it
+            try:
+                if self._ended(pump):
+                    return
+                data = self.sock.recv(READ_SIZE)
+            except OSError:  # a reset, a TLS error, or shut by the watchdog
+                data = b""
+            finally:
+                self.reading = False
+            if data or not self.woken:
+                pump.feed(data)
+                return
+
+    def _ended(self, pump: Pump) -> bool:
+        """Whether the wait must not start (or go on); if so, queue the 421."""
+        stop_at = self.stopping.at
+        if stop_at is not None and (self.woken or pump.idle or time.monotonic() >= stop_at):
+            pump.shut_down()
+            return True
+        if self.woken or pump.timeout() <= 0:
+            pump.timed_out()
+            return True
+        return False
+
+    def send(self, data: bytes, limit: float) -> None:
+        """Send `data` within `limit` seconds; a failure or a stall marks the session broken."""
+        if not data or self.broken:
+            return
+        self.send_by = time.monotonic() + limit
+        try:
+            sent = self.sock.send(data)  # one call for a reply; sendall only for the rest
+            if sent < len(data):
+                self.sock.sendall(memoryview(data)[sent:])
+        except OSError:
+            self.broken = True
+        finally:
+            self.send_by = math.inf
+
+
+def overdue(session: BlockingSession, now: float, stop_at: float | None) -> bool:
+    """Whether the watchdog must end what `session` is blocked in now."""
+    if session.send_by < now:
+        return True
+    pump = session.pump
+    if not session.reading or pump is None:
+        return False
+    if stop_at is not None and (pump.idle or now >= stop_at):
+        return True
+    return pump.timeout() <= 0
+
+
+def sweep(sessions: Iterable[BlockingSession], stop_at: float | None) -> None:
+    """End every wait that is over: reads are woken, a stalled send is cut off."""
+    now = time.monotonic()
+    for session in sessions:
+        if overdue(session, now, stop_at):
+            if session.send_by < now:
+                session.cut()
+            else:
+                session.wake()
+
+
+def next_sweep(period: float, stop_at: float | None) -> float:
+    """Seconds until the next sweep: a period, or sooner to meet the stop's deadline."""
+    if stop_at is None:
+        return period
+    left = stop_at - time.monotonic()
+    return min(period, left) if left > 0 else period
