@@ -24,10 +24,12 @@ from anyio.from_thread import BlockingPortal
 
 from smtp_proto import replies
 from smtp_proto.handler import Handler, HookCall, Outcome
+from transports import watch
 from transports.aio_session import IO_ERRORS, Session, close
 from transports.base import ServerBase, refuse
 from transports.listen import Listener, accept_waiting
 from transports.options import STOP_GRACE, STOP_LINGER
+from transports.watch import Stopping
 
 log = logging.getLogger("smtp_proto.transports")
 
@@ -42,6 +44,7 @@ class _Running:
     portal: BlockingPortal
     workers: ThreadPoolExecutor
     stop_requested: anyio.Event = field(default_factory=anyio.Event)
+    poke: anyio.Event = field(default_factory=anyio.Event)  # set: the watchdog sweeps now
     served: anyio.Event = field(default_factory=anyio.Event)
     cut_off: anyio.CancelScope = field(default_factory=anyio.CancelScope)
 
@@ -84,6 +87,9 @@ class Server(ServerBase):
         self._stopping = False
         self._stopped = threading.Event()
         self._grace_deadline = math.inf
+        self._stop_state = Stopping()
+        opts = self.options
+        self._tick = watch.tick(opts.io_cmd_timeout, opts.io_data_timeout)
         self._sessions: set[Session] = set()
         self._queue: deque[Session] = deque()  # waiting for a processing slot, in accept order
         self._running: _Running | None = None
@@ -220,21 +226,32 @@ class Server(ServerBase):
         running: _Running,
         task_status: TaskStatus[Any],
     ) -> None:
-        # The cut-off ends whatever still runs at the grace deadline plus the linger time.
-        with running.cut_off:
-            async with anyio.create_task_group() as sessions:
-                for listener, server in servers:
-                    sessions.start_soon(self._accept_loop, listener, server, sessions)
-                task_status.started(self.addresses)
-                if self._stopping:
-                    self._wake(running)
-                await running.stop_requested.wait()
-                # Answer the clients already waiting, then close: the accept loops end.
-                for listener, server in servers:
-                    raw = server.extra(SocketAttribute.raw_socket)  # noqa: S610 (anyio)
-                    for conn in accept_waiting(raw):
-                        refuse(conn, listener, replies.SHUTTING_DOWN)
-                await self._close_listeners(servers)
+        async with anyio.create_task_group() as watchdog:
+            watchdog.start_soon(self._watch, running)
+            # The cut-off ends whatever still runs at the grace deadline plus the linger time.
+            with running.cut_off:
+                async with anyio.create_task_group() as sessions:
+                    for listener, server in servers:
+                        sessions.start_soon(self._accept_loop, listener, server, sessions)
+                    task_status.started(self.addresses)
+                    if self._stopping:
+                        self._wake(running)
+                    await running.stop_requested.wait()
+                    # Answer the clients already waiting, then close: the accept loops end.
+                    for listener, server in servers:
+                        raw = server.extra(SocketAttribute.raw_socket)  # noqa: S610 (anyio)
+                        for conn in accept_waiting(raw):
+                            refuse(conn, listener, replies.SHUTTING_DOWN)
+                    await self._close_listeners(servers)
+            watchdog.cancel_scope.cancel()
+
+    async def _watch(self, running: _Running) -> None:
+        """The watchdog task: ends waits that are over (see transports.watch)."""
+        while True:
+            with anyio.move_on_after(watch.next_sweep(self._tick, self._stop_state.at)):
+                await running.poke.wait()
+                running.poke = anyio.Event()
+            watch.sweep(list(self._sessions), self._stop_state.at)
 
     async def _close_listeners(self, servers: list[tuple[Listener, SocketListener]]) -> None:
         with anyio.CancelScope(shield=True):
@@ -248,6 +265,7 @@ class Server(ServerBase):
             return
         self._stopping = True
         self._grace_deadline = time.monotonic() + max(0.0, grace)
+        self._stop_state.at = self._grace_deadline
         if self._running is not None:
             self._wake(self._running)
 
@@ -256,9 +274,8 @@ class Server(ServerBase):
         running.stop_requested.set()
         left = max(0.0, self._grace_deadline - time.monotonic())
         running.cut_off.deadline = anyio.current_time() + left + STOP_LINGER
-        for session in self._sessions:
-            if session.wait is not None:
-                session.wait.cancel()
+        watch.sweep(list(self._sessions), self._stop_state.at)  # idle sessions end now
+        running.poke.set()  # and the watchdog looks again at the grace deadline
         while self._queue:  # without a slot: they get 421
             self._queue.popleft().turn.set()
 
@@ -324,7 +341,8 @@ class Server(ServerBase):
         if not session.has_slot:  # the server stopped while this session was queued
             await session.send(replies.SHUTTING_DOWN.to_bytes())
             return
-        await session.drive(self._open_session(session.listener, session.raw))
+        session.pump = self._open_session(session.listener, session.raw)
+        await session.drive(session.pump)
 
     def _give_up_slot(self, session: Session) -> None:
         """Hand the session's slot to the first queued session, or leave the queue."""
@@ -340,9 +358,10 @@ class Server(ServerBase):
         else:
             self.utilization.done_processing()
 
-    def grace_left(self) -> float:
-        """Seconds left until the stop's grace deadline (negative once passed)."""
-        return self._grace_deadline - time.monotonic()
+    @property
+    def stop_state(self) -> Stopping:
+        """The server's stop, as its sessions see it."""
+        return self._stop_state
 
     async def run_hook(self, call: HookCall) -> Outcome:
         """Await an `async def` hook, or run a plain one in a worker thread; to its end."""

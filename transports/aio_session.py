@@ -8,7 +8,9 @@ beyond what `Host` tells it.
 from __future__ import annotations
 
 import contextlib
+import math
 import ssl
+import time
 from typing import Final, Protocol
 
 import anyio
@@ -19,6 +21,7 @@ from smtp_proto.handler import HookCall, Outcome
 from transports.listen import Listener
 from transports.options import ServerOptions
 from transports.pump import READ_SIZE, Finish, Pump, Receive, RunHook, StartTls
+from transports.watch import Stopping, Watched
 
 # What a reset, closed or garbled client connection raises on an anyio stream.
 IO_ERRORS: Final = (
@@ -40,34 +43,35 @@ class Host(Protocol):
         """The context for STARTTLS and implicit TLS, None without TLS."""
 
     @property
-    def stopping(self) -> bool:
-        """Whether the server is stopping."""
-
-    def grace_left(self) -> float:
-        """Seconds left until the stop's grace deadline (only asked while stopping)."""
+    def stop_state(self) -> Stopping:
+        """The server's stop, as its sessions see it."""
 
     async def run_hook(self, call: HookCall) -> Outcome:
         """Run a hook to the end, even when the session is cancelled meanwhile."""
 
 
-class Session:
+class Session(Watched):
     """One accepted connection: its stream (replaced by STARTTLS) and listener.
 
-    `wait` is the scope of the current wait for bytes: a stopping server cancels it, so the
-    session looks at the stop at once.
+    Reads and sends carry no time-out of their own: the server's watchdog ends a wait
+    that is over by shutting the socket (see `transports.watch`).
     """
 
     def __init__(self, stream: ByteStream, listener: Listener, host: Host) -> None:
+        super().__init__(host.stop_state)
         self.stream = stream
         self.raw = stream.extra(SocketAttribute.raw_socket)  # noqa: S610 (anyio, not Django)
         self.listener = listener
         self.host = host
         self.broken = False  # a send failed: nothing more is written, reads see EOF
-        self.wait: anyio.CancelScope | None = None
         self.turn = anyio.Event()  # set when a processing slot is given, or at stop
         self.has_slot = False
         opts = host.options
         self._io_limit = max(opts.io_cmd_timeout, opts.io_data_timeout)
+
+    def shutdown(self, how: int) -> None:
+        """Shut the plain socket under the stream (an asyncio TransportSocket or a socket)."""
+        self.raw.shutdown(how)
 
     async def drive(self, pump: Pump) -> None:
         """Run the session's steps until it is over (the caller closes the stream)."""
@@ -96,21 +100,16 @@ class Session:
             pump.feed(b"")
             return
         while True:
-            left = pump.timeout()
-            if left <= 0:
-                pump.timed_out()
-                return
-            if self.host.stopping:
-                grace_left = self.host.grace_left()
-                if pump.idle or grace_left <= 0:
-                    pump.shut_down()
+            self.reading = True  # first: a sweep from now on sees the wait and may end it
+            try:
+                if self.wait_ended(pump):
                     return
-                left = min(left, grace_left)
-            with anyio.move_on_after(left) as self.wait:
-                try:
-                    data = await self.stream.receive(READ_SIZE)
-                except IO_ERRORS:  # reset, TLS error, or the client closed
-                    data = b""
+                data = await self.stream.receive(READ_SIZE)
+            except IO_ERRORS:  # a reset, a TLS error, the client closed, or shut by the watchdog
+                data = b""
+            finally:
+                self.reading = False
+            if data or not self.woken:
                 pump.feed(data)
                 return
 
@@ -118,13 +117,13 @@ class Session:
         """Send `data`; a failure or a stalled client marks the session broken."""
         if not data or self.broken:
             return
-        with anyio.move_on_after(self._io_limit) as scope:
-            try:
-                await self.stream.send(data)
-            except IO_ERRORS:
-                self.broken = True
-        if scope.cancelled_caught:
+        self.send_by = time.monotonic() + self._io_limit
+        try:
+            await self.stream.send(data)
+        except IO_ERRORS:
             self.broken = True
+        finally:
+            self.send_by = math.inf
 
     async def handshake(self) -> str | None:
         """Run the server side of the TLS handshake; what went wrong, or None."""

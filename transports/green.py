@@ -24,12 +24,12 @@ import gevent.socket
 import gevent.ssl
 
 from smtp_proto import replies
-from transports import blocking
+from transports import watch
 from transports.base import ServerBase, refuse
-from transports.blocking import BlockingSession, Stopping
 from transports.listen import Listener, accept_waiting
 from transports.options import STOP_GRACE, STOP_LINGER
 from transports.pump import Finish, Pump, Receive, RunHook, StartTls
+from transports.watch import BlockingSession, Stopping
 
 log = logging.getLogger("smtp_proto.transports")
 
@@ -70,7 +70,7 @@ class Server(ServerBase):
         opts = self.options
         self._io_limit = max(opts.io_cmd_timeout, opts.io_data_timeout)
         self._stop = Stopping()  # what sessions see of a stop
-        self._tick = blocking.tick(opts.io_cmd_timeout, opts.io_data_timeout)
+        self._tick = watch.tick(opts.io_cmd_timeout, opts.io_data_timeout)
 
     @property
     def stopping(self) -> bool:
@@ -141,11 +141,11 @@ class Server(ServerBase):
             hub.destroy(destroy_loop=True)
 
     def _watch(self, poke: gevent.event.Event) -> None:
-        """The watchdog greenlet: ends waits that are over (see transports.blocking)."""
+        """The watchdog greenlet: ends waits that are over (see transports.watch)."""
         while True:
-            if poke.wait(blocking.next_sweep(self._tick, self._stop.at)):
+            if poke.wait(watch.next_sweep(self._tick, self._stop.at)):
                 poke.clear()
-            blocking.sweep(list(self._sessions), self._stop.at)
+            watch.sweep(list(self._sessions), self._stop.at)
 
     def _wind_down(self) -> None:
         while self._queue:  # without a slot: they get 421

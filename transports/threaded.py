@@ -1,6 +1,8 @@
-"""The threaded transport: one acceptor thread, one thread per connection, blocking sockets.
+"""The threaded transport: an acceptor thread, a thread per connection, blocking sockets.
 
-Hooks run in the session's own thread, so `async def` hooks are refused at construction.
+Session threads are reused (`transports.workers`) and reads have no time-out: a watchdog
+thread ends waits that are over (`transports.watch`). Hooks run in the session's own
+thread, so `async def` hooks are refused at construction.
 Everything engine-neutral (binding, TLS setup, counting, the session's steps) lives in
 the shared modules; this one only waits.
 """
@@ -19,12 +21,12 @@ from collections import deque
 from typing import Final
 
 from smtp_proto import replies
-from transports import blocking
+from transports import watch
 from transports.base import ServerBase
-from transports.blocking import BlockingSession, Stopping
 from transports.listen import Listener, accept_waiting
 from transports.options import STOP_GRACE, STOP_LINGER
 from transports.pump import Finish, Pump, Receive, RunHook, StartTls
+from transports.watch import BlockingSession, Stopping
 from transports.workers import Workers
 
 log = logging.getLogger("smtp_proto.transports")
@@ -69,7 +71,7 @@ class Server(ServerBase):
         opts = self.options
         self._io_limit = max(opts.io_cmd_timeout, opts.io_data_timeout)
         self._stop = Stopping()  # what sessions see of a stop
-        self._tick = blocking.tick(opts.io_cmd_timeout, opts.io_data_timeout)
+        self._tick = watch.tick(opts.io_cmd_timeout, opts.io_data_timeout)
         self._poke = threading.Event()  # wakes the watchdog for a sweep now
         self._watchdog: threading.Thread | None = None
 
@@ -154,11 +156,11 @@ class Server(ServerBase):
     def _watch(self) -> None:
         """The watchdog: ends waits that are over until the server has stopped."""
         while True:
-            self._poke.wait(blocking.next_sweep(self._tick, self._stop.at))
+            self._poke.wait(watch.next_sweep(self._tick, self._stop.at))
             self._poke.clear()
             with self._lock:
                 sessions = list(self._sessions)
-            blocking.sweep(sessions, self._stop.at)
+            watch.sweep(sessions, self._stop.at)
             if self._stopping.is_set() and not sessions and self._acceptor_done():
                 return
 

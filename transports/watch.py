@@ -1,10 +1,11 @@
-"""Reading and writing for the engines that block in socket calls: threads and gevent.
+"""Waiting without time-outs: every engine reads with no time-out of its own.
 
-They read with no socket time-out: a time-out costs a poll (threads) or a timer (gevent)
-on every read. Instead a watchdog sweeps the sessions a few times a second and ends a
-wait that is over (its time-out ran out, or the server is stopping) by shutting the
-socket's reading side; the session then answers 421 itself. Sends get the same watch.
-The engine supplies the socket class (stdlib or gevent) and the sleeping.
+A time-out on each read costs a poll (threads), a timer (gevent) or a cancel scope
+(anyio). Instead a watchdog sweeps the sessions a few times a second and ends a wait
+that is over (its time-out ran out, or the server is stopping) by shutting the socket's
+reading side; the session then answers 421 itself. Sends get the same watch. Here: the
+bookkeeping and the sweep, and the reads and sends of the engines that block in socket
+calls (threads, gevent). Each engine does its own sleeping.
 """
 
 from __future__ import annotations
@@ -39,39 +40,67 @@ class Stopping:
         self.at: float | None = None
 
 
-class BlockingSession:
-    """One accepted connection of a blocking engine: its socket and what it waits in.
+class Watched:
+    """What a watchdog needs of one session: what it is blocked in, and its socket.
 
-    `sock` is replaced by STARTTLS. `reading` and `send_by` say what the session is blocked
-    in, for the watchdog; `woken` is set once a wait was ended from outside, after which
-    the socket is never read again.
+    `reading` and `send_by` say what the session waits in; `woken` is set once a wait was
+    ended from outside, after which the socket is never read again.
     """
 
-    socket_class: ClassVar[Any] = socket.socket  # whose shutdown() skips any TLS layer
-
-    def __init__(self, sock: Any, listener: Listener, stopping: Stopping) -> None:
-        self.sock = sock
-        self.listener = listener
+    def __init__(self, stopping: Stopping) -> None:
         self.stopping = stopping
-        self.broken = False  # a send failed: nothing more is written, reads see EOF
-        self.has_slot = False
         self.pump: Pump | None = None  # set once the session is being processed
         self.reading = False
         self.woken = False
         self.send_by = math.inf  # the deadline of a send in progress
+
+    def shutdown(self, how: int) -> None:
+        """Shut the plain socket under any TLS layer (`socket.shutdown` semantics)."""
+        raise NotImplementedError
 
     def wake(self) -> None:
         """End a blocked read for good: shut the reading side (the reply can still go)."""
         if not self.woken:
             self.woken = True
             with contextlib.suppress(OSError):
-                self.socket_class.shutdown(self.sock, socket.SHUT_RD)
+                self.shutdown(socket.SHUT_RD)
 
     def cut(self) -> None:
         """Shut both directions under a blocked read, send or handshake."""
         self.woken = True
         with contextlib.suppress(OSError):
-            self.socket_class.shutdown(self.sock, socket.SHUT_RDWR)
+            self.shutdown(socket.SHUT_RDWR)
+
+    def wait_ended(self, pump: Pump) -> bool:
+        """Whether a wait for bytes must not start (or go on); if so, queue the 421.
+
+        Call it with `reading` already set, so a sweep in between is never missed.
+        """
+        stop_at = self.stopping.at
+        if stop_at is not None and (self.woken or pump.idle or time.monotonic() >= stop_at):
+            pump.shut_down()
+            return True
+        if self.woken or pump.timeout() <= 0:
+            pump.timed_out()
+            return True
+        return False
+
+
+class BlockingSession(Watched):
+    """One accepted connection of a blocking engine (`sock` is replaced by STARTTLS)."""
+
+    socket_class: ClassVar[Any] = socket.socket  # stdlib or gevent
+
+    def __init__(self, sock: Any, listener: Listener, stopping: Stopping) -> None:
+        super().__init__(stopping)
+        self.sock = sock
+        self.listener = listener
+        self.broken = False  # a send failed: nothing more is written, reads see EOF
+        self.has_slot = False
+
+    def shutdown(self, how: int) -> None:
+        """Shut the session's socket as a plain one (a TLS socket's own would unwrap)."""
+        self.socket_class.shutdown(self.sock, how)
 
     def receive(self, pump: Pump) -> None:
         """Wait for bytes and feed them, or time the session out, or shut it down."""
@@ -81,7 +110,7 @@ class BlockingSession:
         while True:
             self.reading = True  # first: a sweep from now on sees the wait and may end it
             try:
-                if self._ended(pump):
+                if self.wait_ended(pump):
                     return
                 data = self.sock.recv(READ_SIZE)
             except OSError:  # a reset, a TLS error, or shut by the watchdog
@@ -91,17 +120,6 @@ class BlockingSession:
             if data or not self.woken:
                 pump.feed(data)
                 return
-
-    def _ended(self, pump: Pump) -> bool:
-        """Whether the wait must not start (or go on); if so, queue the 421."""
-        stop_at = self.stopping.at
-        if stop_at is not None and (self.woken or pump.idle or time.monotonic() >= stop_at):
-            pump.shut_down()
-            return True
-        if self.woken or pump.timeout() <= 0:
-            pump.timed_out()
-            return True
-        return False
 
     def send(self, data: bytes, limit: float) -> None:
         """Send `data` within `limit` seconds; a failure or a stall marks the session broken."""
@@ -118,7 +136,7 @@ class BlockingSession:
             self.send_by = math.inf
 
 
-def overdue(session: BlockingSession, now: float, stop_at: float | None) -> bool:
+def overdue(session: Watched, now: float, stop_at: float | None) -> bool:
     """Whether the watchdog must end what `session` is blocked in now."""
     if session.send_by < now:
         return True
@@ -130,7 +148,7 @@ def overdue(session: BlockingSession, now: float, stop_at: float | None) -> bool
     return pump.timeout() <= 0
 
 
-def sweep(sessions: Iterable[BlockingSession], stop_at: float | None) -> None:
+def sweep(sessions: Iterable[Watched], stop_at: float | None) -> None:
     """End every wait that is over: reads are woken, a stalled send is cut off."""
     now = time.monotonic()
     for session in sessions:
