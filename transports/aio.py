@@ -7,10 +7,12 @@ counting, the session's steps) lives in the shared modules; this one only waits.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import importlib.util
 import logging
 import math
+import socket
 import threading
 import time
 from collections import deque
@@ -26,6 +28,7 @@ from smtp_proto import replies
 from smtp_proto.handler import Handler, HookCall, Outcome
 from transports import watch
 from transports.aio_session import IO_ERRORS, Session, close
+from transports.aio_stream import ProtocolStream
 from transports.base import ServerBase, refuse
 from transports.listen import Listener, accept_waiting
 from transports.options import STOP_GRACE, STOP_LINGER
@@ -35,6 +38,24 @@ log = logging.getLogger("smtp_proto.transports")
 
 BACKENDS: Final = ("asyncio", "trio")
 _Bound = list[tuple[Listener, Any]]  # listener and its bound stdlib socket
+_Listening = SocketListener | socket.socket  # trio: anyio's listener; asyncio: the socket
+
+
+def _on_asyncio() -> bool:
+    """Whether this task runs on an asyncio loop (rather than trio)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def _raw(server: _Listening) -> socket.socket:
+    """The listening socket itself."""
+    if isinstance(server, socket.socket):
+        return server
+    raw: socket.socket = server.extra(SocketAttribute.raw_socket)  # noqa: S610 (anyio)
+    return raw
 
 
 @dataclass
@@ -200,14 +221,18 @@ class Server(ServerBase):
 
     async def _serve(self, bound: _Bound, task_status: TaskStatus[Any]) -> None:
         self._loop_thread = threading.get_ident()
-        servers: list[tuple[Listener, SocketListener]] = []
+        servers: list[tuple[Listener, _Listening]] = []
         try:
             async with BlockingPortal() as portal:
                 workers = ThreadPoolExecutor(self.options.max_processings, "smtp-proto-hook")
                 running = self._running = _Running(portal, workers)
                 try:
+                    on_asyncio = _on_asyncio()  # serve() runs on the caller's loop
                     for listener, sock in bound:
-                        servers.append((listener, await SocketListener.from_socket(sock)))
+                        if on_asyncio:  # accepted into lean streams
+                            servers.append((listener, sock))
+                        else:
+                            servers.append((listener, await SocketListener.from_socket(sock)))
                     await self._run_sessions(servers, running, task_status)
                 finally:
                     await self._close_listeners(servers)
@@ -222,7 +247,7 @@ class Server(ServerBase):
 
     async def _run_sessions(
         self,
-        servers: list[tuple[Listener, SocketListener]],
+        servers: list[tuple[Listener, _Listening]],
         running: _Running,
         task_status: TaskStatus[Any],
     ) -> None:
@@ -231,16 +256,17 @@ class Server(ServerBase):
             # The cut-off ends whatever still runs at the grace deadline plus the linger time.
             with running.cut_off:
                 async with anyio.create_task_group() as sessions:
+                    async with anyio.create_task_group() as acceptors:
+                        for listener, server in servers:
+                            acceptors.start_soon(self._accept_loop, listener, server, sessions)
+                        task_status.started(self.addresses)
+                        if self._stopping:
+                            self._wake(running)
+                        await running.stop_requested.wait()
+                        acceptors.cancel_scope.cancel()
+                    # Answer the clients already waiting, then close.
                     for listener, server in servers:
-                        sessions.start_soon(self._accept_loop, listener, server, sessions)
-                    task_status.started(self.addresses)
-                    if self._stopping:
-                        self._wake(running)
-                    await running.stop_requested.wait()
-                    # Answer the clients already waiting, then close: the accept loops end.
-                    for listener, server in servers:
-                        raw = server.extra(SocketAttribute.raw_socket)  # noqa: S610 (anyio)
-                        for conn in accept_waiting(raw):
+                        for conn in accept_waiting(_raw(server)):
                             refuse(conn, listener, replies.SHUTTING_DOWN)
                     await self._close_listeners(servers)
             watchdog.cancel_scope.cancel()
@@ -253,12 +279,13 @@ class Server(ServerBase):
                 running.poke = anyio.Event()
             watch.sweep(list(self._sessions), self._stop_state.at)
 
-    async def _close_listeners(self, servers: list[tuple[Listener, SocketListener]]) -> None:
+    async def _close_listeners(self, servers: list[tuple[Listener, _Listening]]) -> None:
         with anyio.CancelScope(shield=True):
             while servers:
                 _, server = servers.pop()
-                with contextlib.suppress(*IO_ERRORS):
-                    await server.aclose()
+                if isinstance(server, SocketListener):  # raw sockets close with the server
+                    with contextlib.suppress(*IO_ERRORS):
+                        await server.aclose()
 
     def _request_stop(self, grace: float) -> None:
         if self._stopping:
@@ -282,31 +309,65 @@ class Server(ServerBase):
     # Accepting ------------------------------------------------------------------------------
 
     async def _accept_loop(
-        self, listener: Listener, server: SocketListener, sessions: TaskGroup
+        self, listener: Listener, server: _Listening, sessions: TaskGroup
     ) -> None:
+        """Accept until cancelled by a stop."""
+        if not isinstance(server, SocketListener):
+            await self._accept_raw(listener, server, sessions)
+            return
         while True:
             try:
                 stream = await server.accept()
             except (anyio.ClosedResourceError, anyio.BrokenResourceError):
-                return  # closed by a stop
+                return  # closed
             except OSError as err:  # e.g. out of file descriptors: back off a moment
                 log.error("accept on %s failed: %s", listener, err)
                 await anyio.sleep(0.1)
                 continue
-            if self._stopping:  # accepted while the listener was being closed
-                sessions.start_soon(self._refuse, stream, listener, replies.SHUTTING_DOWN)
-            elif self.utilization.admit():
-                session = Session(stream, listener, self)
-                # Slots go out in accept order (trio starts tasks in no fixed order).
-                if not self._queue and self.utilization.try_process():
-                    session.has_slot = True
-                    session.turn.set()
-                else:
-                    self._queue.append(session)
-                sessions.start_soon(self._session_main, session)
+            self._admit(stream, listener, sessions)
+
+    async def _accept_raw(
+        self, listener: Listener, sock: socket.socket, sessions: TaskGroup
+    ) -> None:
+        """asyncio: accept into `ProtocolStream`s, every waiting connection at once."""
+        sock.setblocking(False)
+        while True:
+            await anyio.wait_readable(sock)
+            with anyio.CancelScope(shield=True):  # an accepted socket is never dropped
+                while True:
+                    try:
+                        conn, _ = sock.accept()
+                    except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+                        break
+                    except OSError as err:  # e.g. out of file descriptors: back off a moment
+                        log.error("accept on %s failed: %s", listener, err)
+                        await anyio.sleep(0.1)
+                        break
+                    with contextlib.suppress(OSError):
+                        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                    try:
+                        stream = await ProtocolStream.accept(conn)
+                    except OSError:
+                        conn.close()
+                        continue
+                    self._admit(stream, listener, sessions)
+
+    def _admit(self, stream: ByteStream, listener: Listener, sessions: TaskGroup) -> None:
+        """Start the session of an accepted connection, or refuse it."""
+        if self._stopping:  # accepted while the listeners were being closed
+            sessions.start_soon(self._refuse, stream, listener, replies.SHUTTING_DOWN)
+        elif self.utilization.admit():
+            session = Session(stream, listener, self)
+            # Slots go out in accept order (trio starts tasks in no fixed order).
+            if not self._queue and self.utilization.try_process():
+                session.has_slot = True
+                session.turn.set()
             else:
-                log.warning("refused a connection on %s: too many connections", listener)
-                sessions.start_soon(self._refuse, stream, listener, replies.TOO_BUSY)
+                self._queue.append(session)
+            sessions.start_soon(self._session_main, session)
+        else:
+            log.warning("refused a connection on %s: too many connections", listener)
+            sessions.start_soon(self._refuse, stream, listener, replies.TOO_BUSY)
 
     async def _refuse(self, stream: ByteStream, listener: Listener, reply: replies.Reply) -> None:
         try:

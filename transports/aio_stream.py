@@ -1,0 +1,143 @@
+"""A lean anyio byte stream over an asyncio protocol, for the asyncio backend.
+
+anyio's own asyncio stream resumes and pauses the transport's reading around every
+receive and yields on every send: two `epoll_ctl` calls and extra task switches for each
+SMTP command. This one keeps the transport reading (paused only while more than
+`_HIGH` octets wait unread) and lets sends go straight to the transport's buffer. It is
+an `anyio.abc.SocketStream`, so anyio's TLS stream wraps it for STARTTLS like any other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections import deque
+from typing import Final, cast
+
+import anyio
+from anyio.abc import SocketStream
+
+from transports.options import STOP_LINGER
+
+_HIGH: Final = 256 * 1024  # unread octets at which reading pauses
+_LOW: Final = 64 * 1024  # ... and resumes
+
+
+class _Protocol(asyncio.Protocol):
+    """Collects what the transport reads and wakes the stream waiting for it."""
+
+    def __init__(self) -> None:
+        self.chunks: deque[bytes] = deque()
+        self.buffered = 0
+        self.eof = False
+        self.error: Exception | None = None
+        self.closed = False
+        self.paused = False
+        self.waiter: asyncio.Future[None] | None = None
+        self.drained: asyncio.Future[None] | None = None
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # a stream socket's
+
+    def data_received(self, data: bytes) -> None:
+        self.chunks.append(data)
+        self.buffered += len(data)
+        if self.buffered > _HIGH and not self.paused and self.transport is not None:
+            self.paused = True
+            self.transport.pause_reading()
+        self._wake()
+
+    def eof_received(self) -> bool:
+        self.eof = True
+        self._wake()
+        return True  # the stream closes the transport; a reply may still be sent
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.error = exc
+        self._wake()
+        self._drain_done()
+
+    def pause_writing(self) -> None:
+        if self.drained is None and self.transport is not None:
+            self.drained = asyncio.get_running_loop().create_future()
+
+    def resume_writing(self) -> None:
+        self._drain_done()
+
+    def _wake(self) -> None:
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _drain_done(self) -> None:
+        drained, self.drained = self.drained, None
+        if drained is not None and not drained.done():
+            drained.set_result(None)
+
+
+class ProtocolStream(SocketStream):
+    """An accepted connection on the asyncio backend; see the module docstring."""
+
+    def __init__(self, transport: asyncio.Transport, protocol: _Protocol) -> None:
+        self._transport = transport
+        self._protocol = protocol
+
+    @classmethod
+    async def accept(cls, sock: socket.socket) -> ProtocolStream:
+        """Wrap a freshly accepted socket; the loop reads it from now on."""
+        loop = asyncio.get_running_loop()
+        transport, protocol = await loop.connect_accepted_socket(_Protocol, sock)
+        return cls(transport, protocol)
+
+    @property
+    def _raw_socket(self) -> socket.socket:
+        sock: socket.socket = self._transport.get_extra_info("socket")
+        return sock
+
+    async def receive(self, max_bytes: int = 65536) -> bytes:
+        """The next bytes read (at most `max_bytes`); EndOfStream at the client's end."""
+        p = self._protocol
+        while not p.chunks:
+            if p.closed or p.eof:
+                if p.error is not None:
+                    raise anyio.BrokenResourceError from p.error
+                raise anyio.EndOfStream
+            p.waiter = asyncio.get_running_loop().create_future()
+            try:
+                await p.waiter
+            finally:
+                p.waiter = None
+        chunk = p.chunks.popleft()
+        if len(chunk) > max_bytes:
+            chunk, rest = chunk[:max_bytes], chunk[max_bytes:]
+            p.chunks.appendleft(rest)
+        p.buffered -= len(chunk)
+        if p.paused and p.buffered <= _LOW:
+            p.paused = False
+            self._transport.resume_reading()
+        return chunk
+
+    async def send(self, item: bytes) -> None:
+        """Queue `item` on the transport; wait only while its buffer is full."""
+        p = self._protocol
+        if p.closed or self._transport.is_closing():
+            raise anyio.BrokenResourceError from p.error
+        self._transport.write(item)
+        while p.drained is not None:
+            await p.drained
+        if p.error is not None:  # the connection broke while the buffer drained
+            raise anyio.BrokenResourceError from p.error
+
+    async def send_eof(self) -> None:
+        """Half-close: no more bytes will be sent."""
+        if not self._transport.is_closing():
+            self._transport.write_eof()
+
+    async def aclose(self) -> None:
+        """Close once what was sent is flushed, or after `STOP_LINGER` seconds regardless."""
+        transport = self._transport
+        transport.close()
+        if transport.get_write_buffer_size():  # a client that does not read holds it open
+            asyncio.get_running_loop().call_later(STOP_LINGER, transport.abort)
