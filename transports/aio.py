@@ -343,9 +343,7 @@ class Server(ServerBase):
                         log.error("accept on %s failed: %s", listener, err)
                         await anyio.sleep(0.1)
                         break
-                    with contextlib.suppress(OSError):
-                        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                    try:
+                    try:  # (asyncio's transport sets TCP_NODELAY itself)
                         stream = await ProtocolStream.accept(conn)
                     except OSError:
                         conn.close()
@@ -402,7 +400,7 @@ class Server(ServerBase):
         if not session.has_slot:  # the server stopped while this session was queued
             await session.send(replies.SHUTTING_DOWN.to_bytes())
             return
-        session.pump = self._open_session(session.listener, session.raw)
+        session.pump = self._open_session(session.listener, *session.addresses())
         await session.drive(session.pump)
 
     def _give_up_slot(self, session: Session) -> None:

@@ -11,13 +11,14 @@ import contextlib
 import math
 import ssl
 import time
-from typing import Final, Protocol
+from typing import Any, Final, Protocol
 
 import anyio
 from anyio.abc import ByteStream, SocketAttribute
 from anyio.streams.tls import TLSStream
 
 from smtp_proto.handler import HookCall, Outcome
+from transports.aio_stream import ProtocolStream
 from transports.listen import Listener
 from transports.options import ServerOptions
 from transports.pump import READ_SIZE, Finish, Pump, Receive, RunHook, StartTls
@@ -60,7 +61,10 @@ class Session(Watched):
     def __init__(self, stream: ByteStream, listener: Listener, host: Host) -> None:
         super().__init__(host.stop_state)
         self.stream = stream
-        self.raw = stream.extra(SocketAttribute.raw_socket)  # noqa: S610 (anyio, not Django)
+        if isinstance(stream, ProtocolStream):
+            self.raw: Any = stream.raw
+        else:
+            self.raw = stream.extra(SocketAttribute.raw_socket)  # noqa: S610 (anyio, not Django)
         self.listener = listener
         self.host = host
         self.broken = False  # a send failed: nothing more is written, reads see EOF
@@ -68,6 +72,12 @@ class Session(Watched):
         self.has_slot = False
         opts = host.options
         self._io_limit = max(opts.io_cmd_timeout, opts.io_data_timeout)
+
+    def addresses(self) -> tuple[Any, Any]:
+        """(local, remote) socket addresses of the connection."""
+        if isinstance(self.stream, ProtocolStream):
+            return self.stream.addresses()
+        return self.raw.getsockname(), self.raw.getpeername()
 
     def shutdown(self, how: int) -> None:
         """Shut the plain socket under the stream (an asyncio TransportSocket or a socket)."""

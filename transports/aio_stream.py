@@ -12,21 +12,28 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections import deque
-from typing import Final, cast
+from typing import Any, Final, cast
 
 import anyio
 from anyio.abc import SocketStream
 
 from transports.options import STOP_LINGER
 
+_READ: Final = 65536  # octets per read
 _HIGH: Final = 256 * 1024  # unread octets at which reading pauses
 _LOW: Final = 64 * 1024  # ... and resumes
 
 
-class _Protocol(asyncio.Protocol):
-    """Collects what the transport reads and wakes the stream waiting for it."""
+class _Protocol(asyncio.BufferedProtocol):
+    """Collects what the transport reads and wakes the stream waiting for it.
 
-    def __init__(self) -> None:
+    Reads go into one reused buffer: a plain protocol gets a fresh 256 KiB bytes object
+    per read from asyncio, three memory-mapping system calls each.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.buffer = bytearray(_READ)
         self.chunks: deque[bytes] = deque()
         self.buffered = 0
         self.eof = False
@@ -40,9 +47,12 @@ class _Protocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # a stream socket's
 
-    def data_received(self, data: bytes) -> None:
-        self.chunks.append(data)
-        self.buffered += len(data)
+    def get_buffer(self, sizehint: int) -> bytearray:
+        return self.buffer
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.chunks.append(bytes(memoryview(self.buffer)[:nbytes]))
+        self.buffered += nbytes
         if self.buffered > _HIGH and not self.paused and self.transport is not None:
             self.paused = True
             self.transport.pause_reading()
@@ -60,8 +70,8 @@ class _Protocol(asyncio.Protocol):
         self._drain_done()
 
     def pause_writing(self) -> None:
-        if self.drained is None and self.transport is not None:
-            self.drained = asyncio.get_running_loop().create_future()
+        if self.drained is None:
+            self.drained = self.loop.create_future()
 
     def resume_writing(self) -> None:
         self._drain_done()
@@ -88,13 +98,24 @@ class ProtocolStream(SocketStream):
     async def accept(cls, sock: socket.socket) -> ProtocolStream:
         """Wrap a freshly accepted socket; the loop reads it from now on."""
         loop = asyncio.get_running_loop()
-        transport, protocol = await loop.connect_accepted_socket(_Protocol, sock)
+        transport, protocol = await loop.connect_accepted_socket(lambda: _Protocol(loop), sock)
         return cls(transport, protocol)
 
     @property
+    def raw(self) -> Any:
+        """The connection's socket (asyncio hands out a `TransportSocket` view of it)."""
+        return self._transport.get_extra_info("socket")
+
+    @property
     def _raw_socket(self) -> socket.socket:
-        sock: socket.socket = self._transport.get_extra_info("socket")
+        sock: socket.socket = self.raw
         return sock
+
+    def addresses(self) -> tuple[Any, Any]:
+        """(local, remote) socket addresses, as the transport found them at connect."""
+        return self._transport.get_extra_info("sockname"), self._transport.get_extra_info(
+            "peername"
+        )
 
     async def receive(self, max_bytes: int = 65536) -> bytes:
         """The next bytes read (at most `max_bytes`); EndOfStream at the client's end."""
@@ -104,7 +125,7 @@ class ProtocolStream(SocketStream):
                 if p.error is not None:
                     raise anyio.BrokenResourceError from p.error
                 raise anyio.EndOfStream
-            p.waiter = asyncio.get_running_loop().create_future()
+            p.waiter = p.loop.create_future()  # (get_running_loop() costs a getpid() here)
             try:
                 await p.waiter
             finally:
@@ -140,4 +161,4 @@ class ProtocolStream(SocketStream):
         transport = self._transport
         transport.close()
         if transport.get_write_buffer_size():  # a client that does not read holds it open
-            asyncio.get_running_loop().call_later(STOP_LINGER, transport.abort)
+            self._protocol.loop.call_later(STOP_LINGER, transport.abort)

@@ -12,7 +12,7 @@ import socket
 import ssl
 from collections.abc import Sequence
 from types import TracebackType
-from typing import ClassVar, Self
+from typing import Any, ClassVar, Self
 
 from smtp_proto.config import ServerConfig, TlsMode
 from smtp_proto.connection import ServerConnection
@@ -193,9 +193,9 @@ class ServerBase:
             names=names,
         )
 
-    def _open_session(self, listener: listen.Listener, sock: socket.socket) -> Pump:
-        """A new session for an accepted (and, for implicit TLS, handshaken) socket."""
-        local, remote = sock.getsockname(), sock.getpeername()
+    def _open_session(self, listener: listen.Listener, local: Any, remote: Any) -> Pump:
+        """A new session for an accepted (and, for implicit TLS, handshaken) connection
+        between the socket addresses `local` and `remote`."""
         peer = Peer(
             local_ip=str(local[0]),
             local_port=int(local[1]),

@@ -230,7 +230,8 @@ class Server(ServerBase):
         if not session.has_slot:  # the server stopped while this session was queued
             self._send(session, replies.SHUTTING_DOWN.to_bytes())
             return
-        session.pump = self._open_session(session.listener, session.sock)
+        sock = session.sock
+        session.pump = self._open_session(session.listener, sock.getsockname(), sock.getpeername())
         self._drive(session, session.pump)
 
     def _give_up_slot(self, session: _Session) -> None:
