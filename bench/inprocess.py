@@ -1,5 +1,6 @@
-"""The protocol's own share of a transport's work: the core and the session layer driven with
-the same reads a lock-step client like smtp-source causes, without sockets or an engine.
+"""The protocol's own share of a transport's work: the core, the session layer and the pump
+every engine shares, driven with the same reads a lock-step client like smtp-source causes,
+without sockets or an engine.
 """
 
 from __future__ import annotations
@@ -9,9 +10,9 @@ import time
 from bench.load import HELO_NAME, RECIPIENT, SENDER, Message
 from smtp_proto.connection import ServerConnection
 from smtp_proto.context import Peer
-from smtp_proto.events import NEED_DATA, PAUSED, ConnectionClosed
 from smtp_proto.handler import Handler
 from smtp_proto.session import SessionDriver
+from transports.pump import Finish, Pump, Receive, RunHook
 
 _PEER = Peer(
     local_ip="127.0.0.1",
@@ -37,21 +38,21 @@ def _reads(message: Message, count: int) -> list[bytes]:
 
 
 def _session(handler: Handler, reads: list[bytes]) -> None:
+    """One session through the same `Pump` every engine drives, its reads from `reads`."""
     conn = ServerConnection()
     driver = SessionDriver(handler, conn, peer=_PEER, session_id="bench")
+    pump = Pump(driver, cmd_timeout=300.0, data_timeout=300.0)
     pending = iter(reads)
     while True:
-        event = conn.next_event()
-        if event is NEED_DATA:
-            conn.data_to_send()
-            conn.receive_data(next(pending, b""))
-            continue
-        if event is PAUSED:
-            raise RuntimeError("a decision was left unanswered")
-        call = driver.call_for(event)
-        driver.apply(event, None if call is None else call.run())
-        if isinstance(event, ConnectionClosed):
+        step = pump.next_step()
+        if isinstance(step, RunHook):
+            pump.hook_done(step.call.run())
+        elif isinstance(step, Receive):
+            pump.feed(next(pending, b""))
+        elif isinstance(step, Finish):
             return
+        else:
+            raise RuntimeError(f"unexpected step {step!r}")
 
 
 def seconds_per_message(size: int, per_session: int, messages: int = 2000) -> float:
@@ -74,7 +75,7 @@ def report(size: int) -> str:
     many = seconds_per_message(size, 50)
     return (
         "\n### The protocol alone\n\n"
-        f"Core and session layer with the base Handler, no sockets, one read per command and "
+        f"Core, session layer and pump with the base Handler, no sockets, one read per command and "
         f"one per {size:,}-octet message: {one * 1e6:,.0f} us per message one per session, "
         f"{many * 1e6:,.0f} us with 50 messages per session."
     )

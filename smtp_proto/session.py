@@ -134,6 +134,20 @@ class SessionDriver:
         self._prepare(event)
         return self._call
 
+    def step(self, event: Event) -> HookCall | None:
+        """`call_for(event)`, and when no hook is due, `apply(event, None)` at once.
+
+        The transports' loop: a returned call is run, then handed to `apply()`.
+        """
+        self._prepare(event)
+        call = self._call
+        if call is None:
+            self._prepared = None
+            after = _AFTER.get(type(event))
+            if after is not None:
+                after(self, event, _NO_OUTCOME)
+        return call
+
     def apply(self, event: Event, outcome: Outcome | None) -> None:
         """Update ctx from `event` and the hook's `outcome`, then answer the connection.
 

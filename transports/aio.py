@@ -28,7 +28,7 @@ from smtp_proto import replies
 from smtp_proto.handler import Handler, HookCall, Outcome
 from transports import watch
 from transports.aio_session import IO_ERRORS, Session, close
-from transports.aio_stream import ProtocolStream
+from transports.aio_stream import ProtocolStream, new_buffer
 from transports.base import ServerBase, refuse
 from transports.listen import Listener, accept_waiting
 from transports.options import STOP_GRACE, STOP_LINGER
@@ -331,6 +331,7 @@ class Server(ServerBase):
     ) -> None:
         """asyncio: accept into `ProtocolStream`s, every waiting connection at once."""
         sock.setblocking(False)
+        buffer = new_buffer()  # every connection of this listener reads into it in turn
         while True:
             await anyio.wait_readable(sock)
             with anyio.CancelScope(shield=True):  # an accepted socket is never dropped
@@ -344,7 +345,7 @@ class Server(ServerBase):
                         await anyio.sleep(0.1)
                         break
                     try:  # (asyncio's transport sets TCP_NODELAY itself)
-                        stream = await ProtocolStream.accept(conn)
+                        stream = await ProtocolStream.accept(conn, buffer)
                     except OSError:
                         conn.close()
                         continue

@@ -27,13 +27,14 @@ _LOW: Final = 64 * 1024  # ... and resumes
 class _Protocol(asyncio.BufferedProtocol):
     """Collects what the transport reads and wakes the stream waiting for it.
 
-    Reads go into one reused buffer: a plain protocol gets a fresh 256 KiB bytes object
-    per read from asyncio, three memory-mapping system calls each.
+    Reads go into a reused buffer: a plain protocol gets a fresh 256 KiB bytes object per
+    read from asyncio, three memory-mapping system calls each. The buffer may be shared by
+    every connection of one loop: asyncio fills it and calls `buffer_updated` at once.
     """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, buffer: bytearray) -> None:
         self.loop = loop
-        self.buffer = bytearray(_READ)
+        self.buffer = buffer
         self.chunks: deque[bytes] = deque()
         self.buffered = 0
         self.eof = False
@@ -87,6 +88,11 @@ class _Protocol(asyncio.BufferedProtocol):
             drained.set_result(None)
 
 
+def new_buffer() -> bytearray:
+    """A read buffer for the connections of one loop."""
+    return bytearray(_READ)
+
+
 class ProtocolStream(SocketStream):
     """An accepted connection on the asyncio backend; see the module docstring."""
 
@@ -95,10 +101,13 @@ class ProtocolStream(SocketStream):
         self._protocol = protocol
 
     @classmethod
-    async def accept(cls, sock: socket.socket) -> ProtocolStream:
-        """Wrap a freshly accepted socket; the loop reads it from now on."""
+    async def accept(cls, sock: socket.socket, buffer: bytearray) -> ProtocolStream:
+        """Wrap a freshly accepted socket; the loop reads it from now on, into `buffer`
+        (`new_buffer()`; one per loop, never shared across threads)."""
         loop = asyncio.get_running_loop()
-        transport, protocol = await loop.connect_accepted_socket(lambda: _Protocol(loop), sock)
+        transport, protocol = await loop.connect_accepted_socket(
+            lambda: _Protocol(loop, buffer), sock
+        )
         return cls(transport, protocol)
 
     @property

@@ -114,11 +114,12 @@ class Pump:
             self._deadline = None
             if isinstance(event, BeginTls):
                 return StartTls(self.conn.data_to_send())
-            call = self.driver.call_for(event)
+            call = self.driver.step(event)  # applied at once when no hook is due
             if call is not None:
                 self._pending = event
                 return RunHook(call)
-            self._apply(event, None)
+            if type(event) is ConnectionClosed:
+                self._finished = True
         return Finish(self.conn.data_to_send())
 
     def hook_done(self, outcome: Outcome) -> None:
