@@ -19,7 +19,6 @@ from typing import Any, Final
 
 import gevent
 import gevent.event
-import gevent.select
 import gevent.socket
 import gevent.ssl
 
@@ -166,37 +165,45 @@ class Server(ServerBase):
         return self._wake[0]
 
     def _accept_loop(self, bound: _Bound, wake: socket.socket) -> None:
-        listeners = {sock: listener for listener, sock in bound}
-        for sock in listeners:
+        """Accept on every listener until stop() writes to `wake`; then answer the backlog."""
+        for _, sock in bound:
             sock.setblocking(False)
+        acceptors = [gevent.spawn(self._accept_forever, sock, listener) for listener, sock in bound]
         try:
-            while not self._stopping.is_set():
-                readable, _, _ = gevent.select.select([*listeners, wake], [], [])
-                for sock in readable:
-                    if sock in listeners:
-                        self._accept(sock, listeners[sock])
+            gevent.socket.wait_read(wake.fileno())
         finally:
+            gevent.killall(acceptors)  # they only ever wait in accept() (or back off)
             for listener, sock in bound:
                 with sock:  # answer the backlog rather than reset it by closing
                     for waiting in accept_waiting(sock):
                         refuse(waiting, listener, replies.SHUTTING_DOWN)
 
-    def _accept(self, server_sock: socket.socket, listener: Listener) -> None:
+    def _accept_forever(self, server_sock: socket.socket, listener: Listener) -> None:
+        # gevent's view of the listening socket; the stdlib one keeps (and closes) the fd.
+        green = _GreenSocket(server_sock.family, server_sock.type, 0, server_sock.fileno())
         try:
-            sock, _ = server_sock.accept()
-        except (BlockingIOError, InterruptedError, ConnectionAbortedError):
-            return
-        except OSError as err:  # e.g. out of file descriptors: back off a moment
-            log.error("accept on %s failed: %s", listener, err)
-            gevent.sleep(0.1)
-            return
+            while True:
+                try:
+                    sock, _ = green.accept()
+                except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+                    continue
+                except OSError as err:  # e.g. out of file descriptors: back off a moment
+                    log.error("accept on %s failed: %s", listener, err)
+                    gevent.sleep(0.1)
+                    continue
+                self._admit(sock, listener)
+        finally:
+            green.detach()
+
+    def _admit(self, sock: Any, listener: Listener) -> None:
+        """Start the session of an accepted connection (a gevent socket), or refuse it."""
         if self._stopping.is_set():
             refuse(sock, listener, replies.SHUTTING_DOWN)
         elif not self.utilization.admit():
             log.warning("refused a connection on %s: too many connections", listener)
             refuse(sock, listener, replies.TOO_BUSY)
         else:
-            session = _Session(_GreenSocket(fileno=sock.detach()), listener, self._stop)
+            session = _Session(sock, listener, self._stop)
             if not self._queue and self.utilization.try_process():  # in accept order
                 session.has_slot = True
                 session.turn.set()
