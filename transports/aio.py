@@ -15,7 +15,6 @@ import math
 import socket
 import threading
 import time
-from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Final
@@ -30,6 +29,7 @@ from transports import watch
 from transports.aio_session import IO_ERRORS, Session, close
 from transports.aio_stream import ProtocolStream, new_buffer
 from transports.base import ServerBase, refuse
+from transports.limits import Slots
 from transports.listen import Listener, accept_waiting
 from transports.options import STOP_GRACE, STOP_LINGER
 from transports.watch import Stopping
@@ -112,7 +112,7 @@ class Server(ServerBase):
         opts = self.options
         self._tick = watch.tick(opts.io_cmd_timeout, opts.io_data_timeout)
         self._sessions: set[Session] = set()
-        self._queue: deque[Session] = deque()  # waiting for a processing slot, in accept order
+        self._slots = Slots(self.utilization)
         self._running: _Running | None = None
         self._thread: threading.Thread | None = None
         self._loop_thread = 0
@@ -277,7 +277,7 @@ class Server(ServerBase):
             with anyio.move_on_after(watch.next_sweep(self._tick, self._stop_state.at)):
                 await running.poke.wait()
                 running.poke = anyio.Event()
-            watch.sweep(list(self._sessions), self._stop_state.at)
+            watch.sweep(list(self._sessions))
 
     async def _close_listeners(self, servers: list[tuple[Listener, _Listening]]) -> None:
         with anyio.CancelScope(shield=True):
@@ -301,10 +301,9 @@ class Server(ServerBase):
         running.stop_requested.set()
         left = max(0.0, self._grace_deadline - time.monotonic())
         running.cut_off.deadline = anyio.current_time() + left + STOP_LINGER
-        watch.sweep(list(self._sessions), self._stop_state.at)  # idle sessions end now
+        watch.sweep(list(self._sessions))  # idle sessions end now
         running.poke.set()  # and the watchdog looks again at the grace deadline
-        while self._queue:  # without a slot: they get 421
-            self._queue.popleft().turn.set()
+        self._slots.release_all()  # without a slot: they get 421
 
     # Accepting ------------------------------------------------------------------------------
 
@@ -357,12 +356,7 @@ class Server(ServerBase):
             sessions.start_soon(self._refuse, stream, listener, replies.SHUTTING_DOWN)
         elif self.utilization.admit():
             session = Session(stream, listener, self)
-            # Slots go out in accept order (trio starts tasks in no fixed order).
-            if not self._queue and self.utilization.try_process():
-                session.has_slot = True
-                session.turn.set()
-            else:
-                self._queue.append(session)
+            self._slots.enter(session)  # here: trio starts tasks in no fixed order
             sessions.start_soon(self._session_main, session)
         else:
             log.warning("refused a connection on %s: too many connections", listener)
@@ -387,7 +381,7 @@ class Server(ServerBase):
         finally:
             self._sessions.discard(session)
             # Counted out first: a client that saw the close may reconnect at once.
-            self._give_up_slot(session)
+            self._slots.leave(session)
             self.utilization.leave()
             await close(session.stream)
 
@@ -403,20 +397,6 @@ class Server(ServerBase):
             return
         session.pump = self._open_session(session.listener, *session.addresses())
         await session.drive(session.pump)
-
-    def _give_up_slot(self, session: Session) -> None:
-        """Hand the session's slot to the first queued session, or leave the queue."""
-        if not session.has_slot:
-            with contextlib.suppress(ValueError):
-                self._queue.remove(session)
-            return
-        session.has_slot = False
-        if self._queue:
-            successor = self._queue.popleft()
-            successor.has_slot = True
-            successor.turn.set()
-        else:
-            self.utilization.done_processing()
 
     @property
     def stop_state(self) -> Stopping:

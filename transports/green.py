@@ -14,7 +14,6 @@ import math
 import socket
 import threading
 import time
-from collections import deque
 from typing import Any, Final
 
 import gevent
@@ -25,10 +24,11 @@ import gevent.ssl
 from smtp_proto import replies
 from transports import watch
 from transports.base import ServerBase, refuse
+from transports.blocking import BlockingSession
+from transports.limits import Slots
 from transports.listen import Listener, accept_waiting
 from transports.options import STOP_GRACE, STOP_LINGER
-from transports.pump import Finish, Pump, Receive, RunHook, StartTls
-from transports.watch import BlockingSession, Stopping
+from transports.watch import Stopping
 
 log = logging.getLogger("smtp_proto.transports")
 
@@ -63,7 +63,7 @@ class Server(ServerBase):
         self._stopped = threading.Event()
         self._grace_deadline = math.inf
         self._sessions: dict[_Session, Any] = {}  # session -> its greenlet
-        self._queue: deque[_Session] = deque()  # waiting for a processing slot, in accept order
+        self._slots = Slots(self.utilization)
         self._thread: threading.Thread | None = None
         self._wake: tuple[socket.socket, socket.socket] | None = None  # stop() writes a byte
         opts = self.options
@@ -144,11 +144,10 @@ class Server(ServerBase):
         while True:
             if poke.wait(watch.next_sweep(self._tick, self._stop.at)):
                 poke.clear()
-            watch.sweep(list(self._sessions), self._stop.at)
+            watch.sweep(list(self._sessions))
 
     def _wind_down(self) -> None:
-        while self._queue:  # without a slot: they get 421
-            self._queue.popleft().turn.set()
+        self._slots.release_all()  # without a slot: they get 421
         greenlets = list(self._sessions.values())
         left = self._grace_deadline + STOP_LINGER - time.monotonic()
         gevent.joinall(greenlets, timeout=max(0.0, left))
@@ -204,11 +203,7 @@ class Server(ServerBase):
             refuse(sock, listener, replies.TOO_BUSY)
         else:
             session = _Session(sock, listener, self._stop)
-            if not self._queue and self.utilization.try_process():  # in accept order
-                session.has_slot = True
-                session.turn.set()
-            else:
-                self._queue.append(session)
+            self._slots.enter(session)
             self._sessions[session] = gevent.spawn(self._session_main, session)
 
     # Sessions -------------------------------------------------------------------------------
@@ -220,7 +215,7 @@ class Server(ServerBase):
             log.exception("session on %s failed", session.listener)
         finally:
             # Counted out before the close, so a client that sees the close can reconnect.
-            self._give_up_slot(session)
+            self._slots.leave(session)
             self.utilization.leave()
             session.sock.close()
             del self._sessions[session]
@@ -239,41 +234,7 @@ class Server(ServerBase):
             return
         sock = session.sock
         session.pump = self._open_session(session.listener, sock.getsockname(), sock.getpeername())
-        self._drive(session, session.pump)
-
-    def _give_up_slot(self, session: _Session) -> None:
-        """Hand the session's slot to the first queued session, or leave the queue."""
-        if not session.has_slot:
-            with contextlib.suppress(ValueError):
-                self._queue.remove(session)
-            return
-        session.has_slot = False
-        if self._queue:
-            successor = self._queue.popleft()
-            successor.has_slot = True
-            successor.turn.set()
-        else:
-            self.utilization.done_processing()
-
-    def _drive(self, session: _Session, pump: Pump) -> None:
-        while True:
-            step = pump.next_step()
-            if isinstance(step, RunHook):
-                pump.hook_done(step.call.run())
-                continue
-            session.send(step.out, self._io_limit)
-            if isinstance(step, Finish):
-                return
-            if isinstance(step, StartTls):
-                failure = self._handshake(session)
-                if failure is None:
-                    pump.tls_established()
-                else:
-                    session.broken = True
-                    pump.tls_failed(failure)
-                continue
-            assert isinstance(step, Receive)  # noqa: S101 (the last kind of step)
-            session.receive(pump)
+        session.drive(session.pump, lambda: self._handshake(session), self._io_limit)
 
     def _send(self, session: _Session, data: bytes) -> None:
         session.send(data, self._io_limit)

@@ -17,16 +17,16 @@ import selectors
 import socket
 import threading
 import time
-from collections import deque
 from typing import Final
 
 from smtp_proto import replies
 from transports import watch
-from transports.base import ServerBase
+from transports.base import ServerBase, refuse
+from transports.blocking import BlockingSession
+from transports.limits import Slots
 from transports.listen import Listener, accept_waiting
 from transports.options import STOP_GRACE, STOP_LINGER
-from transports.pump import Finish, Pump, Receive, RunHook, StartTls
-from transports.watch import BlockingSession, Stopping
+from transports.watch import Stopping
 from transports.workers import Workers
 
 log = logging.getLogger("smtp_proto.transports")
@@ -58,7 +58,7 @@ class Server(ServerBase):
 
     def _init_engine(self) -> None:
         self._lock = threading.Lock()
-        self._queue: deque[_Session] = deque()  # waiting for a processing slot, in accept order
+        self._slots = Slots(self.utilization)
         self._started = False
         self._stopping = threading.Event()
         self._stopped = threading.Event()
@@ -117,14 +117,11 @@ class Server(ServerBase):
             self._stopped.wait()
             return
         assert self._wake_w is not None  # noqa: S101 (set by start)
-        self._wake_w.send(b"!")  # wakes the acceptor and every waiting session
-        with self._lock:
-            for queued in self._queue:
-                queued.turn.set()  # without a slot: they get 421
-            self._queue.clear()
+        self._wake_w.send(b"!")  # wakes the acceptor
         self._poke.set()  # idle sessions end now
         if self._acceptor is not None:
             self._acceptor.join()
+        self._slots.release_all()  # with nothing accepted any more; they get 421
         self._join_sessions()
         self._workers.close()
         self._workers.join()
@@ -160,7 +157,7 @@ class Server(ServerBase):
             self._poke.clear()
             with self._lock:
                 sessions = list(self._sessions)
-            watch.sweep(sessions, self._stop.at)
+            watch.sweep(sessions)
             if self._stopping.is_set() and not sessions and self._acceptor_done():
                 return
 
@@ -192,7 +189,7 @@ class Server(ServerBase):
                 for listener, sock in bound:
                     with sock:  # answer the backlog rather than reset it by closing
                         for waiting in accept_waiting(sock):
-                            self._refuse(waiting, listener, replies.SHUTTING_DOWN)
+                            refuse(waiting, listener, replies.SHUTTING_DOWN)
 
     def _accept(self, server_sock: socket.socket, listener: Listener) -> None:
         try:
@@ -204,31 +201,17 @@ class Server(ServerBase):
             self._stopping.wait(0.1)
             return
         if self._stopping.is_set():
-            self._refuse(sock, listener, replies.SHUTTING_DOWN)
+            refuse(sock, listener, replies.SHUTTING_DOWN)
             return
         if not self.utilization.admit():
             log.warning("refused a connection on %s: too many connections", listener)
-            self._refuse(sock, listener, replies.TOO_BUSY)
+            refuse(sock, listener, replies.TOO_BUSY)
             return
         session = _Session(sock, listener, self._stop)
         with self._lock:
             self._sessions.add(session)
-            # Slots go out in accept order, so a client is never starved by later ones.
-            if self._stopping.is_set():  # stop() already emptied the queue
-                session.turn.set()
-            elif not self._queue and self.utilization.try_process():
-                session.has_slot = True
-                session.turn.set()
-            else:
-                self._queue.append(session)
+        self._slots.enter(session)
         self._workers.run(functools.partial(self._session_main, session))
-
-    def _refuse(self, sock: socket.socket, listener: Listener, reply: replies.Reply) -> None:
-        with contextlib.closing(sock):
-            if not listener.tls:  # a TLS client would read plain text as garbage
-                with contextlib.suppress(OSError):
-                    sock.setblocking(False)
-                    sock.send(reply.to_bytes())
 
     # Sessions -------------------------------------------------------------------------------
 
@@ -240,7 +223,7 @@ class Server(ServerBase):
             log.exception("session on %s failed", session.listener)
         finally:
             # Counted out before the close, so a client that sees the close can reconnect.
-            self._give_up_slot(session)
+            self._slots.leave(session)
             self.utilization.leave()
             session.sock.close()
             with self._lock:
@@ -261,42 +244,7 @@ class Server(ServerBase):
             return
         sock = session.sock
         session.pump = self._open_session(session.listener, sock.getsockname(), sock.getpeername())
-        self._drive(session, session.pump)
-
-    def _give_up_slot(self, session: _Session) -> None:
-        """Hand the session's slot to the first queued session, or leave the queue."""
-        with self._lock:
-            if not session.has_slot:
-                with contextlib.suppress(ValueError):
-                    self._queue.remove(session)
-                return
-            session.has_slot = False
-            if self._queue:
-                successor = self._queue.popleft()
-                successor.has_slot = True
-                successor.turn.set()
-            else:
-                self.utilization.done_processing()
-
-    def _drive(self, session: _Session, pump: Pump) -> None:
-        while True:
-            step = pump.next_step()
-            if isinstance(step, RunHook):
-                pump.hook_done(step.call.run())
-                continue
-            session.send(step.out, self._io_limit)
-            if isinstance(step, Finish):
-                return
-            if isinstance(step, StartTls):
-                failure = self._handshake(session)
-                if failure is None:
-                    pump.tls_established()
-                else:
-                    session.broken = True
-                    pump.tls_failed(failure)
-                continue
-            assert isinstance(step, Receive)  # noqa: S101 (the last kind of step)
-            session.receive(pump)
+        session.drive(session.pump, lambda: self._handshake(session), self._io_limit)
 
     def _send(self, session: _Session, data: bytes) -> None:
         session.send(data, self._io_limit)

@@ -4,8 +4,7 @@ A time-out on each read costs a poll (threads), a timer (gevent) or a cancel sco
 (anyio). Instead a watchdog sweeps the sessions a few times a second and ends a wait
 that is over (its time-out ran out, or the server is stopping) by shutting the socket's
 reading side; the session then answers 421 itself. Sends get the same watch. Here: the
-bookkeeping and the sweep, and the reads and sends of the engines that block in socket
-calls (threads, gevent). Each engine does its own sleeping.
+bookkeeping and the sweep; each engine does its own sleeping.
 """
 
 from __future__ import annotations
@@ -15,10 +14,9 @@ import math
 import socket
 import time
 from collections.abc import Iterable
-from typing import Any, ClassVar, Final
+from typing import Final
 
-from transports.listen import Listener
-from transports.pump import READ_SIZE, Pump
+from transports.pump import Pump
 
 # The watchdog's period: this fraction of the shortest time-out, within these bounds.
 _TICK_SHARE: Final = 0.05
@@ -86,73 +84,24 @@ class Watched:
         return False
 
 
-class BlockingSession(Watched):
-    """One accepted connection of a blocking engine (`sock` is replaced by STARTTLS)."""
-
-    socket_class: ClassVar[Any] = socket.socket  # stdlib or gevent
-
-    def __init__(self, sock: Any, listener: Listener, stopping: Stopping) -> None:
-        super().__init__(stopping)
-        self.sock = sock
-        self.listener = listener
-        self.broken = False  # a send failed: nothing more is written, reads see EOF
-        self.has_slot = False
-
-    def shutdown(self, how: int) -> None:
-        """Shut the session's socket as a plain one (a TLS socket's own would unwrap)."""
-        self.socket_class.shutdown(self.sock, how)
-
-    def receive(self, pump: Pump) -> None:
-        """Wait for bytes and feed them, or time the session out, or shut it down."""
-        if self.broken:
-            pump.feed(b"")
-            return
-        while True:
-            self.reading = True  # first: a sweep from now on sees the wait and may end it
-            try:
-                if self.wait_ended(pump):
-                    return
-                data = self.sock.recv(READ_SIZE)
-            except OSError:  # a reset, a TLS error, or shut by the watchdog
-                data = b""
-            finally:
-                self.reading = False
-            if data or not self.woken:
-                pump.feed(data)
-                return
-
-    def send(self, data: bytes, limit: float) -> None:
-        """Send `data` within `limit` seconds; a failure or a stall marks the session broken."""
-        if not data or self.broken:
-            return
-        self.send_by = time.monotonic() + limit
-        try:
-            sent = self.sock.send(data)  # one call for a reply; sendall only for the rest
-            if sent < len(data):
-                self.sock.sendall(memoryview(data)[sent:])
-        except OSError:
-            self.broken = True
-        finally:
-            self.send_by = math.inf
-
-
-def overdue(session: Watched, now: float, stop_at: float | None) -> bool:
+def overdue(session: Watched, now: float) -> bool:
     """Whether the watchdog must end what `session` is blocked in now."""
     if session.send_by < now:
         return True
     pump = session.pump
     if not session.reading or pump is None:
         return False
+    stop_at = session.stopping.at
     if stop_at is not None and (pump.idle or now >= stop_at):
         return True
     return pump.timeout() <= 0
 
 
-def sweep(sessions: Iterable[Watched], stop_at: float | None) -> None:
+def sweep(sessions: Iterable[Watched]) -> None:
     """End every wait that is over: reads are woken, a stalled send is cut off."""
     now = time.monotonic()
     for session in sessions:
-        if overdue(session, now, stop_at):
+        if overdue(session, now):
             if session.send_by < now:
                 session.cut()
             else:

@@ -1,0 +1,90 @@
+"""Sessions of the engines that block in socket calls: threads, and gevent's green sockets.
+
+One loop for both: hooks run in place, reads have no time-out (`transports.watch` ends
+them), a reply goes out in one `send` when it fits. The engine brings its socket class
+and its TLS handshake.
+"""
+
+from __future__ import annotations
+
+import math
+import socket
+import time
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from transports.listen import Listener
+from transports.pump import READ_SIZE, Finish, Pump, Receive, RunHook, StartTls
+from transports.watch import Stopping, Watched
+
+
+class BlockingSession(Watched):
+    """One accepted connection of a blocking engine (`sock` is replaced by STARTTLS)."""
+
+    socket_class: ClassVar[Any] = socket.socket  # stdlib or gevent
+
+    def __init__(self, sock: Any, listener: Listener, stopping: Stopping) -> None:
+        super().__init__(stopping)
+        self.sock = sock
+        self.listener = listener
+        self.broken = False  # a send failed: nothing more is written, reads see EOF
+        self.has_slot = False
+
+    def shutdown(self, how: int) -> None:
+        """Shut the session's socket as a plain one (a TLS socket's own would unwrap)."""
+        self.socket_class.shutdown(self.sock, how)
+
+    def receive(self, pump: Pump) -> None:
+        """Wait for bytes and feed them, or time the session out, or shut it down."""
+        if self.broken:
+            pump.feed(b"")
+            return
+        while True:
+            self.reading = True  # first: a sweep from now on sees the wait and may end it
+            try:
+                if self.wait_ended(pump):
+                    return
+                data = self.sock.recv(READ_SIZE)
+            except OSError:  # a reset, a TLS error, or shut by the watchdog
+                data = b""
+            finally:
+                self.reading = False
+            if data or not self.woken:
+                pump.feed(data)
+                return
+
+    def send(self, data: bytes, limit: float) -> None:
+        """Send `data` within `limit` seconds; a failure or a stall marks the session broken."""
+        if not data or self.broken:
+            return
+        self.send_by = time.monotonic() + limit
+        try:
+            sent = self.sock.send(data)  # one call for a reply; sendall only for the rest
+            if sent < len(data):
+                self.sock.sendall(memoryview(data)[sent:])
+        except OSError:
+            self.broken = True
+        finally:
+            self.send_by = math.inf
+
+    def drive(self, pump: Pump, handshake: Callable[[], str | None], send_limit: float) -> None:
+        """Run the session's steps to its end: hooks in place, sends within `send_limit`
+        seconds, reads, and `handshake()` (what went wrong, or None) after STARTTLS."""
+        while True:
+            step = pump.next_step()
+            if isinstance(step, RunHook):
+                pump.hook_done(step.call.run())
+                continue
+            self.send(step.out, send_limit)
+            if isinstance(step, Finish):
+                return
+            if isinstance(step, StartTls):
+                failure = handshake()
+                if failure is None:
+                    pump.tls_established()
+                else:
+                    self.broken = True
+                    pump.tls_failed(failure)
+                continue
+            assert isinstance(step, Receive)  # noqa: S101 (the last kind of step)
+            self.receive(pump)
