@@ -27,6 +27,7 @@ from transports.options import ServerOptions
 
 PROG: Final = "smtp-proto"
 TRANSPORTS: Final = ENGINES
+DEFAULT_TRANSPORT: Final = "asyncio"  # the most messages per second many per connection
 TLS_MODES: Final = {
     "off": TlsMode.FORBIDDEN,
     "optional": TlsMode.OPTIONAL,
@@ -118,7 +119,10 @@ def _serve_options(p: argparse.ArgumentParser) -> None:
     limits.add_argument("--max-processings", type=int, default=4, help="default 4")
     limits.add_argument("--max-size", type=int, metavar="BYTES", help="largest message")
     p.add_argument(
-        "--transport", choices=TRANSPORTS, default="threads", help="the engine (default threads)"
+        "--transport",
+        choices=TRANSPORTS,
+        default=DEFAULT_TRANSPORT,
+        help=f"the engine (default {DEFAULT_TRANSPORT}, the fastest in BENCHMARKS.md)",
     )
     p.add_argument("-v", "--verbose", action="store_true", help="log every session step")
 
@@ -158,6 +162,7 @@ def serve(server: ServerBase, stop: threading.Event | None = None) -> int:
         except (OSError, ValueError) as err:  # a taken port, a bad certificate, a duplicate
             print(f"{PROG}: error: {err}", file=sys.stderr)
             return 1
+        log.info("serving on the %s engine", server.engine)
         stop.wait()
         log.info("stopping")
         server.stop()

@@ -236,7 +236,9 @@ def test_serve_runs_on_the_chosen_transport(engine: str, tmp_path: Path) -> None
                 client.sendmail("a@example.test", ["b@example.test"], MESSAGE)
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(TIMEOUT) == 0
-            assert "stopped" in proc.stderr.read()
+            rest = proc.stderr.read()
+            assert f" serving on the {engine} engine" in rest
+            assert "stopped" in rest
         finally:
             if proc.poll() is None:
                 proc.kill()
