@@ -23,9 +23,12 @@ def test_readme_example_runs(name: str, code: str, capsys: pytest.CaptureFixture
     if name == "hooks":
         assert "{'eve@elsewhere.example': (550," in out
         assert "Subject: hi\r\n\r\nHello Bob\r\n" in out
+    if name == "engines":
+        engines = [line.split(" served on ")[0] for line in out.splitlines()]
+        assert engines == ["threads", "asyncio", "trio", "gevent"]
     if name == "anyio":
         assert out.startswith("listening on [('127.0.0.1', ")
 
 
 def test_readme_has_examples() -> None:
-    assert [name for name, _ in BLOCKS] == ["core", "hooks", "anyio"]
+    assert [name for name, _ in BLOCKS] == ["core", "hooks", "engines", "anyio"]
