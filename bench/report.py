@@ -19,6 +19,7 @@ BASELINE: Final = "aiosmtpd"
 MB: Final = 1_000_000  # decimal megabytes, for MB/s and RSS alike
 IDLE_TARGET: Final = 100 * MB
 IDLE_ENGINES: Final = frozenset({"asyncio", "trio", "gevent"})
+REFERENCES: Final = frozenset({"floor"})  # yardsticks beside the engines (bench.floor)
 # Issue targets beyond the per-scenario one.
 THREADS_SMALL_TARGET: Final = 1.0  # the threaded transport, small-message scenarios
 FASTEST_MANY_TARGET: Final = 2.5  # the fastest engine, many messages per connection
@@ -158,6 +159,8 @@ def throughput_table(
             cells += ["n/a", "n/a (aiosmtpd did not run)"]
         elif engine == BASELINE:
             cells += ["1.00", ""]
+        elif engine in REFERENCES:
+            cells += [f"{result.rate / base.rate:.2f}", "(a yardstick, not SMTP)"]
         else:
             ratio = result.rate / base.rate
             verdicts = [_verdict(ratio, target)]
@@ -165,7 +168,7 @@ def throughput_table(
                 verdicts.insert(0, _verdict(ratio, THREADS_SMALL_TARGET))
             cells += [f"{ratio:.2f}", "; ".join(verdicts)]
         lines.append("| " + " | ".join(cells) + " |")
-    ours = {e: r for e, r in results.items() if e != BASELINE}
+    ours = {e: r for e, r in results.items() if e != BASELINE and e not in REFERENCES}
     if base is not None and ours and load.per_connection and size < MB:
         best = max(ours.values(), key=lambda r: r.rate)
         ratio = best.rate / base.rate

@@ -17,10 +17,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
+from bench import floor
+
 if TYPE_CHECKING:
     from transports.base import ServerBase
 
 ENGINES: Final = ("threads", "asyncio", "trio", "gevent", "aiosmtpd")
+# Servers to run beside the engines on request, as yardsticks (not run by default).
+REFERENCES: Final = ("floor",)
+KNOWN: Final = ENGINES + REFERENCES
 # Far above any scenario's connection count, so no session waits for a processing slot
 # (aiosmtpd has no such limit).
 PROCESSINGS: Final = 4096
@@ -31,6 +36,7 @@ _MODULES: Final = {
     "trio": ("transports.engines", "transports.aio", "anyio", "trio"),
     "gevent": ("transports.engines", "transports.green", "gevent"),
     "aiosmtpd": ("aiosmtpd",),
+    "floor": ("gevent",),
 }
 
 
@@ -66,6 +72,8 @@ def serve(engine: str, port_file: Path | None = None) -> None:
 
     if engine == "aiosmtpd":
         asyncio.run(_aiosmtpd_main(announce))
+    elif engine == "floor":
+        floor.serve(announce, _wait_for_eof)
     else:
         _serve_ours(engine, announce)
 
