@@ -8,6 +8,7 @@ beyond what `Host` tells it.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import ssl
 import time
@@ -21,7 +22,7 @@ from smtp_proto.handler import HookCall, Outcome
 from transports.aio_stream import ProtocolStream
 from transports.listen import Listener
 from transports.options import ServerOptions
-from transports.pump import READ_SIZE, Finish, Pump, Receive, RunHook, StartTls
+from transports.pump import READ_SIZE, Finish, Pump, Receive, RunHook, StartTls, Step
 from transports.watch import Stopping, Watched
 
 # What a reset, closed or garbled client connection raises on an anyio stream.
@@ -85,10 +86,13 @@ class Session(Watched):
 
     async def drive(self, pump: Pump) -> None:
         """Run the session's steps until it is over (the caller closes the stream)."""
+        step: Step | None = None
         while True:
-            step = pump.next_step()
+            if step is None:
+                step = pump.next_step()
             if isinstance(step, RunHook):
                 pump.hook_done(await self.host.run_hook(step.call))
+                step = None
                 continue
             await self.send(step.out)
             if isinstance(step, Finish):
@@ -100,9 +104,61 @@ class Session(Watched):
                 else:
                     self.broken = True
                     pump.tls_failed(failure)
+                step = None
                 continue
             assert isinstance(step, Receive)  # noqa: S101 (the last kind of step)
-            await self._receive(pump)
+            step = await self._wait(pump)
+
+    async def _wait(self, pump: Pump) -> Step | None:
+        """Wait for bytes and feed them; a step the wait already reached, or None."""
+        stream = self.stream
+        if isinstance(stream, ProtocolStream) and not (
+            self.broken or stream.buffered or stream.ended
+        ):
+            return await self._wait_in_callbacks(pump, stream)
+        await self._receive(pump)
+        return None
+
+    async def _wait_in_callbacks(self, pump: Pump, stream: ProtocolStream) -> Step | None:
+        """asyncio: the loop's read callbacks run the session's steps as the bytes come, as
+        long as those steps only answer and wait again (a lock-step client's commands, with
+        the default hooks); any other step comes back here for the task. Saves waking the
+        task for every command."""
+        self.reading = True  # parked: a sweep may end the wait (then b"" comes in)
+        try:
+            if self.wait_ended(pump):
+                return None
+            await stream.drain()  # what the last callback wrote may still be queued
+            handover: list[Step] = []
+            steps = functools.partial(self._steps_in_callback, pump, stream, handover)
+            await stream.consume(steps)
+        finally:
+            self.reading = False
+        if handover:
+            return handover[0]
+        self.reading = True
+        try:
+            self.wait_ended(pump)  # shut by the watchdog: queue the 421
+        finally:
+            self.reading = False
+        return None
+
+    def _steps_in_callback(
+        self, pump: Pump, stream: ProtocolStream, handover: list[Step], data: bytes
+    ) -> bool:
+        """Feed a read and run the session's steps up to the next wait for bytes; True (no
+        more reads here) with any other step in `handover`. b"" is the end of the input."""
+        if not data and self.woken:
+            return True  # not the client's end: the task says 421
+        pump.feed(data)
+        step = pump.next_step()
+        if not isinstance(step, Receive) or self.stopping.at is not None:
+            handover.append(step)  # its bytes are not sent yet: the task sends them
+            return True
+        if step.out and not stream.write(step.out):
+            handover.append(Receive(b""))  # sent, but the buffer is full: drain first
+            return True
+        return False
 
     async def _receive(self, pump: Pump) -> None:
         """Wait for bytes and feed them, or time the session out, or shut it down."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections import deque
+from collections.abc import Callable
 from typing import Any, Final, cast
 
 import anyio
@@ -19,6 +20,7 @@ from anyio.abc import SocketStream
 
 from transports.options import STOP_LINGER
 
+Consumer = Callable[[bytes], bool]  # takes a read (b"": the end); True: no more now
 _READ: Final = 65536  # octets per read
 _HIGH: Final = 256 * 1024  # unread octets at which reading pauses
 _LOW: Final = 64 * 1024  # ... and resumes
@@ -44,6 +46,9 @@ class _Protocol(asyncio.BufferedProtocol):
         self.waiter: asyncio.Future[None] | None = None
         self.drained: asyncio.Future[None] | None = None
         self.transport: asyncio.Transport | None = None
+        # While set, each read goes to the consumer in this callback (see `consume`).
+        self.consumer: Consumer | None = None
+        self.consumed: asyncio.Future[None] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # a stream socket's
@@ -52,6 +57,9 @@ class _Protocol(asyncio.BufferedProtocol):
         return self.buffer
 
     def buffer_updated(self, nbytes: int) -> None:
+        if self.consumer is not None:
+            self._consume(bytes(memoryview(self.buffer)[:nbytes]))
+            return
         self.chunks.append(bytes(memoryview(self.buffer)[:nbytes]))
         self.buffered += nbytes
         if self.buffered > _HIGH and not self.paused and self.transport is not None:
@@ -62,6 +70,8 @@ class _Protocol(asyncio.BufferedProtocol):
     def eof_received(self) -> bool:
         self.eof = True
         self._wake()
+        if self.consumer is not None:
+            self._consume(b"")
         return True  # the stream closes the transport; a reply may still be sent
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -69,6 +79,24 @@ class _Protocol(asyncio.BufferedProtocol):
         self.error = exc
         self._wake()
         self._drain_done()
+        if self.consumer is not None:
+            self._consume(b"")
+
+    def _consume(self, data: bytes) -> None:
+        consumer, done = self.consumer, self.consumed
+        if consumer is None or done is None:
+            return
+        try:
+            finished = consumer(data) or not data
+        except BaseException as err:  # a bug: it belongs to the task waiting in consume()
+            self.consumer = None
+            if not done.done():
+                done.set_exception(err)
+            return
+        if finished:
+            self.consumer = None
+            if not done.done():
+                done.set_result(None)
 
     def pause_writing(self) -> None:
         if self.drained is None:
@@ -159,6 +187,41 @@ class ProtocolStream(SocketStream):
             await p.drained
         if p.error is not None:  # the connection broke while the buffer drained
             raise anyio.BrokenResourceError from p.error
+
+    @property
+    def buffered(self) -> bool:
+        """Whether bytes were read that no `receive` has taken yet."""
+        return bool(self._protocol.chunks)
+
+    @property
+    def ended(self) -> bool:
+        """Whether nothing more will be read: the client's end, or the connection lost."""
+        p = self._protocol
+        return p.eof or p.closed
+
+    async def consume(self, consumer: Consumer) -> None:
+        """Hand each read to `consumer(data)` in the loop's own callback, without waking
+        this task, until it returns True; b"" (the end, or a lost connection) is handed
+        over last. Returns then, or raises what the consumer raised. Call it only when
+        nothing is `buffered` and the stream has not `ended`."""
+        p = self._protocol
+        p.consumer = consumer
+        p.consumed = done = p.loop.create_future()
+        try:
+            await done
+        finally:
+            p.consumer = p.consumed = None
+
+    def write(self, data: bytes) -> bool:
+        """Queue `data` without waiting; False when the buffer is full (`drain` first)."""
+        self._transport.write(data)
+        return self._protocol.drained is None
+
+    async def drain(self) -> None:
+        """Wait until the transport's buffer is below its high-water mark again."""
+        p = self._protocol
+        while p.drained is not None:
+            await p.drained
 
     async def send_eof(self) -> None:
         """Half-close: no more bytes will be sent."""
