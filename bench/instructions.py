@@ -1,0 +1,83 @@
+"""Instructions per message of an engine's server, counted by valgrind's callgrind.
+
+Rates on this shared host move by a third from one minute to the next; instruction counts
+do not, so two versions of an engine can be told apart by a few per cent. The server
+(`python -m bench.transport --serve ENGINE`) runs under callgrind twice, sent N and then
+3N messages of 2,000 octets by smtp-source; (count(3N) - count(N)) / 2N leaves start-up and
+imports out. Only user-space instructions count (no system calls, no kernel).
+
+Run: python -m bench.instructions [--engines asyncio,gevent] [--mode one|many] [--messages N]
+Needs valgrind and smtp-source (Debian: valgrind, postfix). Slow: a minute or two an engine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Final
+
+from bench import servers
+from bench.load import Load, Message, run_smtp_source, smtp_source
+
+ROOT: Final = Path(__file__).resolve().parent.parent
+_SUMMARY: Final = re.compile(rb"^summary: (\d+)$", re.MULTILINE)
+_SESSIONS: Final = 5
+
+
+def count(engine: str, load: Load, exe: str) -> int:
+    """User-space instructions of one server process that serves `load`, start to stop."""
+    with tempfile.TemporaryDirectory(prefix="bench-callgrind-") as tmp:
+        out = Path(tmp) / "callgrind.out"
+        argv = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", "--quiet"]
+        argv += [sys.executable, "-m", "bench.transport", "--serve", engine]
+        with subprocess.Popen(
+            argv, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        ) as proc:
+            assert proc.stdin is not None
+            assert proc.stdout is not None
+            port = int(proc.stdout.readline())
+            run_smtp_source(exe, port, load, Message.of_size(2000))
+            proc.stdin.close()  # the server stops at the end of its input
+            proc.wait()
+        found = _SUMMARY.search(out.read_bytes())
+        if found is None:
+            raise RuntimeError(f"no instruction count in {out}")
+        return int(found.group(1))
+
+
+def per_message(engine: str, messages: int, many: bool, exe: str) -> float:
+    """Instructions per message, start-up left out."""
+    small = count(engine, Load(_SESSIONS, messages, many), exe)
+    large = count(engine, Load(_SESSIONS, 3 * messages, many), exe)
+    return (large - small) / (2 * messages)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """The command line; see the module docstring."""
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--engines", default="asyncio", help="comma-separated")
+    p.add_argument("--mode", choices=("one", "many"), default="many", help="messages per session")
+    p.add_argument("--messages", type=int, default=200, help="N (the second run sends 3N)")
+    args = p.parse_args(argv)
+    exe = smtp_source()
+    if exe is None or shutil.which("valgrind") is None:
+        raise SystemExit("needs smtp-source and valgrind on PATH (Debian: postfix, valgrind)")
+    print(f"{args.mode} per connection, {_SESSIONS} sessions, N = {args.messages}")
+    for engine in args.engines.split(","):
+        if reason := servers.missing(engine):
+            print(f"{engine}: skipped ({reason})")
+            continue
+        instructions = per_message(engine, args.messages, args.mode == "many", exe)
+        print(f"{engine}: {instructions:,.0f} instructions per message")
+
+
+if __name__ == "__main__":
+    main()
