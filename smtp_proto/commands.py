@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
+from typing import Final
 
 from smtp_proto import replies
 from smtp_proto.address import AddressError, parse_mailbox, split_path
@@ -98,7 +99,8 @@ class Commands:
         self._mail = None
         self._rcpts = []
         self._reader = None
-        self._events.append(SessionReset(reason=reason, full=full))
+        reset = _RESETS.get((reason, full))
+        self._events.append(reset if reset is not None else SessionReset(reason=reason, full=full))
 
     # Dispatch -----------------------------------------------------------------------------
 
@@ -259,7 +261,7 @@ class Commands:
         if self._mail is not None and self._mail.body is Body.BINARY_MIME:
             self._refuse("DATA", replies.NEED_BDAT)  # RFC 3030 3
             return None
-        return DataStart(bdat=False)
+        return _DATA_START
 
     def _bdat(self, arg: str) -> Handled:
         if not self.config.chunking:
@@ -274,7 +276,7 @@ class Commands:
         if self._state is State.CHUNKING:
             self._start_chunk()
             return None
-        return DataStart(bdat=True)
+        return _BDAT_START
 
     def _start_chunk(self) -> None:
         if not isinstance(self._reader, ChunkReader):
@@ -361,6 +363,14 @@ class Commands:
 
 
 _GREETINGS = frozenset({Verb.HELO, Verb.EHLO, Verb.LHLO})
+# Events without per-command data are values: one of each serves every session.
+_DATA_START: Final = DataStart(bdat=False)
+_BDAT_START: Final = DataStart(bdat=True)
+_RESETS: Final = {
+    (reason, full): SessionReset(reason=reason, full=full)
+    for reason in ("RSET", "HELO", "EHLO", "LHLO", "STARTTLS", "MESSAGE")
+    for full in (False, True)
+}
 _NONE: frozenset[Verb] = frozenset()
 
 _HANDLERS: dict[Verb, Callable[[Commands, str], Handled]] = {

@@ -139,14 +139,17 @@ class SessionDriver:
 
         The transports' loop: a returned call is run, then handed to `apply()`.
         """
-        self._prepare(event)
-        call = self._call
-        if call is None:
-            self._prepared = None
-            after = _AFTER.get(type(event))
-            if after is not None:
-                after(self, event, _NO_OUTCOME)
-        return call
+        if self._prepared is not event:
+            kind = type(event)
+            before = _BEFORE.get(kind)
+            hook = before(self, event) if before is not None else None
+            if hook is None or hook[0] in self._skip:  # the usual case: apply at once
+                after = _AFTER.get(kind)
+                if after is not None:
+                    after(self, event, _NO_OUTCOME)
+                return None
+            self._prepared, self._call = event, self._hook_call(hook)
+        return self._call
 
     def apply(self, event: Event, outcome: Outcome | None) -> None:
         """Update ctx from `event` and the hook's `outcome`, then answer the connection.
@@ -194,11 +197,13 @@ class SessionDriver:
         self._prepared, self._call = event, None
         before = _BEFORE.get(type(event))
         hook = before(self, event) if before is not None else None
-        if hook is None or hook[0] in self._skip:
-            return
+        if hook is not None and hook[0] not in self._skip:
+            self._call = self._hook_call(hook)
+
+    def _hook_call(self, hook: _Hook) -> HookCall:
         name, args = hook
         func = getattr(self.handler, name)
-        self._call = HookCall(func, (self.ctx, *args), name in self.handler.async_hooks)
+        return HookCall(func, (self.ctx, *args), name in self.handler.async_hooks)
 
     def _refusal(self, what: str, outcome: Outcome) -> Reply | None:
         """The error reply `outcome` asks for (logged), or None when the hook succeeded."""

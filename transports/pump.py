@@ -28,18 +28,28 @@ _DATA_STATES: Final = frozenset({State.DATA, State.BDAT})
 _IDLE_STATES: Final = frozenset({State.HELO, State.READY, State.REFUSED})
 
 
-@dataclass(frozen=True, slots=True)
-class Receive:
+class _Sending:
+    """A step that sends `out` first (plain classes: one is made for every read)."""
+
+    __slots__ = ("out",)
+
+    def __init__(self, out: bytes) -> None:
+        self.out = out
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.out!r})"
+
+
+class Receive(_Sending):
     """Send `out`, then wait for bytes (at most `Pump.timeout()` seconds) and `feed` them."""
 
-    out: bytes
+    __slots__ = ()
 
 
-@dataclass(frozen=True, slots=True)
-class StartTls:
+class StartTls(_Sending):
     """Send `out` (the 220) in clear text, run the TLS handshake, then `tls_established()`."""
 
-    out: bytes
+    __slots__ = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,11 +59,10 @@ class RunHook:
     call: HookCall
 
 
-@dataclass(frozen=True, slots=True)
-class Finish:
+class Finish(_Sending):
     """Send `out`, then close the connection: the session is over."""
 
-    out: bytes
+    __slots__ = ()
 
 
 Step = Receive | StartTls | RunHook | Finish
@@ -103,24 +112,26 @@ class Pump:
         """What to do next; raises `RuntimeError` if a hook's outcome is still owed."""
         if self._pending is not None:
             raise RuntimeError("hook_done() is owed before the next step")
+        conn, step = self.conn, self.driver.step
         while not self._finished:
-            event = self.conn.next_event()
+            event = conn.next_event()
             if event is NEED_DATA:
                 if self._deadline is None:
                     self._deadline = self._clock() + self._wait_limit()
-                return Receive(self.conn.data_to_send())
+                return Receive(conn.data_to_send())
             if event is PAUSED:
-                raise RuntimeError(f"decision left unanswered in state {self.conn.state}")
+                raise RuntimeError(f"decision left unanswered in state {conn.state}")
             self._deadline = None
-            if isinstance(event, BeginTls):
-                return StartTls(self.conn.data_to_send())
-            call = self.driver.step(event)  # applied at once when no hook is due
+            kind = type(event)
+            if kind is BeginTls:
+                return StartTls(conn.data_to_send())
+            call = step(event)  # applied at once when no hook is due
             if call is not None:
                 self._pending = event
                 return RunHook(call)
-            if type(event) is ConnectionClosed:
+            if kind is ConnectionClosed:
                 self._finished = True
-        return Finish(self.conn.data_to_send())
+        return Finish(conn.data_to_send())
 
     def hook_done(self, outcome: Outcome) -> None:
         """Hand back what the hook of the last `RunHook` step gave."""
