@@ -55,6 +55,14 @@ def _session(handler: Handler, reads: list[bytes]) -> None:
             raise RuntimeError(f"unexpected step {step!r}")
 
 
+def run_sessions(size: int, messages: int, per_session: int) -> None:
+    """Serve `messages` messages of `size` octets, `per_session` in each session."""
+    handler = Handler()
+    reads = _reads(Message.of_size(size), per_session)
+    for _ in range(max(1, messages // per_session)):
+        _session(handler, reads)
+
+
 def seconds_per_message(size: int, per_session: int, messages: int = 2000) -> float:
     """Median seconds per message of 3 repeats, `per_session` messages in each session."""
     handler = Handler()
