@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Final
 
 from smtp_proto.events import AuthCredentials
-from smtp_proto.params import Body, MailParams, RcptParams
+from smtp_proto.params import NO_MAIL_PARAMS, Body, MailParams, RcptParams
 
 CRLF: Final = b"\r\n"
 
@@ -75,7 +75,7 @@ class EnvelopeContext:
     rcpt_to: list[str] = field(default_factory=list)  # accepted recipients, in order
     encoding_body: str = ""  # "", "7bit", "8bitmime" or "binarymime" (BODY=)
     encoding_utf8: str = ""  # "" or "utf8" (SMTPUTF8)
-    mail_params: MailParams = field(default_factory=MailParams)
+    mail_params: MailParams = NO_MAIL_PARAMS  # immutable: one empty value serves all
     rcpt_params: list[RcptParams] = field(default_factory=list)  # one per rcpt_to entry
 
 

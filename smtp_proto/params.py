@@ -223,7 +223,7 @@ def parse_mail_params(text: str, enabled: frozenset[str]) -> MailParams:
     disabled keyword, 501 5.5.4 for a malformed, missing or repeated value.
     """
     if not text:
-        return _NO_MAIL_PARAMS  # the common case: immutable, so one value serves all
+        return NO_MAIL_PARAMS  # the common case: immutable, so one value serves all
     return MailParams(**_parse(text, enabled, _MAIL))
 
 
@@ -237,5 +237,5 @@ def parse_rcpt_params(text: str, enabled: frozenset[str]) -> RcptParams:
     return RcptParams(**_parse(text, enabled, _RCPT))
 
 
-_NO_MAIL_PARAMS: Final = MailParams()
+NO_MAIL_PARAMS: Final = MailParams()  # MAIL FROM without parameters
 _NO_RCPT_PARAMS: Final = RcptParams()

@@ -404,14 +404,16 @@ class SessionDriver:
                 f" size={message.bytesize}",
             )
         self._answer(refusal)
-        if refusal is not None or not self._lmtp:
-            self.ctx.reset()  # the transaction is over (RFC 5321 4.1.1.4)
+        if self.conn.closed and (refusal is not None or not self._lmtp):
+            # The transaction is over (RFC 5321 4.1.1.4): the core's SessionReset says so,
+            # unless the connection closed first.
+            self.ctx.reset()
 
     def _after_delivery(self, event: RecipientDelivery, outcome: Outcome) -> None:
         refusal = self._refusal(f"delivery to <{event.address}>", outcome)
         self._answer(refusal)
-        if event.index >= len(self.ctx.envelope.rcpt_to) - 1:
-            self.ctx.reset()
+        if self.conn.closed and event.index >= len(self.ctx.envelope.rcpt_to) - 1:
+            self.ctx.reset()  # as in _after_message
 
     def _after_unknown(self, event: UnknownCommand, outcome: Outcome) -> None:
         self._answer(self._refusal(f"command {event.verb!r}", outcome))
