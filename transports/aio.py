@@ -357,7 +357,7 @@ class Server(ServerBase):
         elif self.utilization.admit():
             session = Session(stream, listener, self)
             self._slots.enter(session)  # here: trio starts tasks in no fixed order
-            sessions.start_soon(self._session_main, session)
+            sessions.start_soon(self._session_main, session, name="smtp-proto session")
         else:
             log.warning("refused a connection on %s: too many connections", listener)
             sessions.start_soon(self._refuse, stream, listener, replies.TOO_BUSY)
@@ -391,7 +391,8 @@ class Server(ServerBase):
             if failure is not None:
                 log.info("TLS handshake on %s failed: %s", session.listener, failure)
                 return
-        await session.turn.wait()
+        if not session.turn.is_set():  # (a set anyio Event still costs a checkpoint)
+            await session.turn.wait()
         if not session.has_slot:  # the server stopped while this session was queued
             await session.send(replies.SHUTTING_DOWN.to_bytes())
             return

@@ -211,5 +211,8 @@ class Session(Watched):
 
 async def close(stream: ByteStream) -> None:
     """Close `stream`, also inside a cancelled scope; errors mean it is closed already."""
+    if isinstance(stream, ProtocolStream):
+        stream.close()  # nothing to wait for: the transport flushes and closes
+        return
     with anyio.CancelScope(shield=True), contextlib.suppress(*IO_ERRORS):
         await stream.aclose()

@@ -230,6 +230,10 @@ class ProtocolStream(SocketStream):
 
     async def aclose(self) -> None:
         """Close once what was sent is flushed, or after `STOP_LINGER` seconds regardless."""
+        self.close()
+
+    def close(self) -> None:
+        """`aclose()` without the await: closing an asyncio transport never waits."""
         transport = self._transport
         transport.close()
         if transport.get_write_buffer_size():  # a client that does not read holds it open
