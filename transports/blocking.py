@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from transports.listen import Listener
+from transports.listen import Listener, fixed_local_address
 from transports.pump import READ_SIZE, Finish, Pump, Receive, RunHook, StartTls
 from transports.watch import Stopping, Watched
 
@@ -23,12 +23,21 @@ class BlockingSession(Watched):
 
     socket_class: ClassVar[Any] = socket.socket  # stdlib or gevent
 
-    def __init__(self, sock: Any, listener: Listener, stopping: Stopping) -> None:
+    def __init__(
+        self, sock: Any, listener: Listener, stopping: Stopping, remote: Any = None
+    ) -> None:
         super().__init__(stopping)
         self.sock = sock
         self.listener = listener
+        self.remote = remote  # the client's address as accept() gave it
         self.broken = False  # a send failed: nothing more is written, reads see EOF
         self.has_slot = False
+
+    def addresses(self) -> tuple[Any, Any]:
+        """(local, remote) socket addresses, asking the socket only what accept() did not
+        tell (each system call is a hand-over of the GIL in the threaded engine)."""
+        local = fixed_local_address(self.listener) or self.sock.getsockname()
+        return local, self.remote if self.remote is not None else self.sock.getpeername()
 
     def shutdown(self, how: int) -> None:
         """Shut the session's socket as a plain one (a TLS socket's own would unwrap)."""

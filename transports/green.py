@@ -42,8 +42,8 @@ class _Session(BlockingSession):
 
     socket_class = _GreenSocket
 
-    def __init__(self, sock: Any, listener: Listener, stopping: Stopping) -> None:
-        super().__init__(sock, listener, stopping)
+    def __init__(self, sock: Any, listener: Listener, stopping: Stopping, remote: Any) -> None:
+        super().__init__(sock, listener, stopping, remote)
         self.turn = gevent.event.Event()
 
 
@@ -183,18 +183,18 @@ class Server(ServerBase):
         try:
             while True:
                 try:
-                    sock, _ = green.accept()
+                    sock, remote = green.accept()
                 except (BlockingIOError, InterruptedError, ConnectionAbortedError):
                     continue
                 except OSError as err:  # e.g. out of file descriptors: back off a moment
                     log.error("accept on %s failed: %s", listener, err)
                     gevent.sleep(0.1)
                     continue
-                self._admit(sock, listener)
+                self._admit(sock, listener, remote)
         finally:
             green.detach()
 
-    def _admit(self, sock: Any, listener: Listener) -> None:
+    def _admit(self, sock: Any, listener: Listener, remote: Any) -> None:
         """Start the session of an accepted connection (a gevent socket), or refuse it."""
         if self._stopping.is_set():
             refuse(sock, listener, replies.SHUTTING_DOWN)
@@ -202,7 +202,7 @@ class Server(ServerBase):
             log.warning("refused a connection on %s: too many connections", listener)
             refuse(sock, listener, replies.TOO_BUSY)
         else:
-            session = _Session(sock, listener, self._stop)
+            session = _Session(sock, listener, self._stop, remote)
             self._slots.enter(session)
             self._sessions[session] = gevent.spawn(self._session_main, session)
 
@@ -232,8 +232,7 @@ class Server(ServerBase):
         if not session.has_slot:  # the server stopped while this session was queued
             self._send(session, replies.SHUTTING_DOWN.to_bytes())
             return
-        sock = session.sock
-        session.pump = self._open_session(session.listener, sock.getsockname(), sock.getpeername())
+        session.pump = self._open_session(session.listener, *session.addresses())
         session.drive(session.pump, lambda: self._handshake(session), self._io_limit)
 
     def _send(self, session: _Session, data: bytes) -> None:

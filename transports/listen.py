@@ -7,6 +7,7 @@ addresses, refuses duplicates, and opens listening sockets. Never reads or write
 from __future__ import annotations
 
 import contextlib
+import functools
 import ipaddress
 import os
 import socket
@@ -228,6 +229,16 @@ def bind(listener: Listener) -> socket.socket:
         sock.close()
         raise OSError(err.errno, f"cannot listen on {listener}: {err.strerror}") from err
     return sock
+
+
+@functools.lru_cache(maxsize=256)
+def fixed_local_address(listener: Listener) -> tuple[str, int] | None:
+    """The local address of every connection `listener` accepts, when its bound address
+    says it: None for an unspecified address (0.0.0.0, ::) or a scoped IPv6 one, whose
+    connections need `getsockname()`."""
+    if "%" in listener.host or ipaddress.ip_address(listener.host).is_unspecified:
+        return None
+    return listener.host, listener.port
 
 
 def bound(listener: Listener, sock: socket.socket) -> Listener:

@@ -17,7 +17,7 @@ import selectors
 import socket
 import threading
 import time
-from typing import Final
+from typing import Any, Final
 
 from smtp_proto import replies
 from transports import watch
@@ -38,8 +38,10 @@ _CLIENT: Final = "client"
 class _Session(BlockingSession):
     """One accepted connection; `turn` is set when a processing slot is given, or at stop."""
 
-    def __init__(self, sock: socket.socket, listener: Listener, stopping: Stopping) -> None:
-        super().__init__(sock, listener, stopping)
+    def __init__(
+        self, sock: socket.socket, listener: Listener, stopping: Stopping, remote: Any
+    ) -> None:
+        super().__init__(sock, listener, stopping, remote)
         self.turn = threading.Event()
         self.done = threading.Event()  # the session has ended and its socket is closed
         self.thread: threading.Thread | None = None  # the worker running it
@@ -193,7 +195,7 @@ class Server(ServerBase):
 
     def _accept(self, server_sock: socket.socket, listener: Listener) -> None:
         try:
-            sock, _ = server_sock.accept()
+            sock, remote = server_sock.accept()
         except (BlockingIOError, InterruptedError, ConnectionAbortedError):
             return
         except OSError as err:  # e.g. out of file descriptors: back off a moment
@@ -207,7 +209,7 @@ class Server(ServerBase):
             log.warning("refused a connection on %s: too many connections", listener)
             refuse(sock, listener, replies.TOO_BUSY)
             return
-        session = _Session(sock, listener, self._stop)
+        session = _Session(sock, listener, self._stop, remote)
         with self._lock:
             self._sessions.add(session)
         self._slots.enter(session)
@@ -242,8 +244,7 @@ class Server(ServerBase):
         if not session.has_slot:  # the server stopped while this session was queued
             self._send(session, replies.SHUTTING_DOWN.to_bytes())
             return
-        sock = session.sock
-        session.pump = self._open_session(session.listener, sock.getsockname(), sock.getpeername())
+        session.pump = self._open_session(session.listener, *session.addresses())
         session.drive(session.pump, lambda: self._handshake(session), self._io_limit)
 
     def _send(self, session: _Session, data: bytes) -> None:
