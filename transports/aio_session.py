@@ -12,6 +12,7 @@ import functools
 import math
 import ssl
 import time
+from collections.abc import Callable, Mapping
 from typing import Any, Final, Protocol
 
 import anyio
@@ -20,7 +21,7 @@ from anyio.streams.tls import TLSStream
 
 from smtp_proto.handler import HookCall, Outcome
 from transports.aio_stream import ProtocolStream
-from transports.listen import Listener
+from transports.listen import Listener, fixed_local_address
 from transports.options import ServerOptions
 from transports.pump import READ_SIZE, Finish, Pump, Receive, RunHook, StartTls, Step
 from transports.watch import Stopping, Watched
@@ -62,10 +63,14 @@ class Session(Watched):
     def __init__(self, stream: ByteStream, listener: Listener, host: Host) -> None:
         super().__init__(host.stop_state)
         self.stream = stream
+        self._remote: Any = None
         if isinstance(stream, ProtocolStream):
             self.raw: Any = stream.raw
-        else:
-            self.raw = stream.extra(SocketAttribute.raw_socket)  # noqa: S610 (anyio, not Django)
+        else:  # one look-up: anyio's extra() asks the socket for its peer on every call
+            attributes: Mapping[Any, Callable[[], Any]] = stream.extra_attributes
+            self.raw = attributes[SocketAttribute.raw_socket]()
+            remote = attributes.get(SocketAttribute.remote_address)
+            self._remote = remote() if remote is not None else None
         self.listener = listener
         self.host = host
         self.broken = False  # a send failed: nothing more is written, reads see EOF
@@ -78,7 +83,8 @@ class Session(Watched):
         """(local, remote) socket addresses of the connection."""
         if isinstance(self.stream, ProtocolStream):
             return self.stream.addresses()
-        return self.raw.getsockname(), self.raw.getpeername()
+        local = fixed_local_address(self.listener) or self.raw.getsockname()
+        return local, self._remote if self._remote is not None else self.raw.getpeername()
 
     def shutdown(self, how: int) -> None:
         """Shut the plain socket under the stream (an asyncio TransportSocket or a socket)."""
