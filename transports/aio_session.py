@@ -136,11 +136,16 @@ class Session(Watched):
         long as those steps only answer and wait again (a lock-step client's commands, with
         the default hooks); any other step comes back here for the task. Saves waking the
         task for every command."""
+        if stream.blocked:  # what a callback wrote is still queued: a send, watched as one
+            self.send_by = time.monotonic() + self._io_limit
+            try:
+                await stream.drain()
+            finally:
+                self.send_by = math.inf
         self.reading = True  # parked: a sweep may end the wait (then b"" comes in)
         try:
             if self.wait_ended(pump):
                 return None
-            await stream.drain()  # what the last callback wrote may still be queued
             handover: list[Step] = []
             steps = functools.partial(self._steps_in_callback, pump, stream, handover)
             await stream.consume(steps)

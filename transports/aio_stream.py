@@ -217,6 +217,11 @@ class ProtocolStream(SocketStream):
         self._transport.write(data)
         return self._protocol.drained is None
 
+    @property
+    def blocked(self) -> bool:
+        """Whether the transport's buffer is above its high-water mark (`drain` waits)."""
+        return self._protocol.drained is not None
+
     async def drain(self) -> None:
         """Wait until the transport's buffer is below its high-water mark again."""
         p = self._protocol
