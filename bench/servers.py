@@ -97,7 +97,10 @@ def _ours(factory: Callable[..., ServerBase]) -> ServerBase:
     `ctx.message.data` until the next transaction, as aiosmtpd keeps `envelope.content`)."""
     from smtp_proto.handler import Handler
 
-    return factory(Handler(), ports="0", hosts="127.0.0.1", max_processings=PROCESSINGS)
+    options: dict[str, object] = {"max_processings": PROCESSINGS}
+    if getattr(factory, "engine", "") == "asyncio":
+        options["uvloop"] = False  # the standard library's loop, as aiosmtpd's
+    return factory(Handler(), ports="0", hosts="127.0.0.1", **options)
 
 
 def _run_blocking(server: ServerBase, announce: Callable[[int], None]) -> None:

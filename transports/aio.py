@@ -81,25 +81,36 @@ class _ThreadReady(TaskStatus[Any]):
 
 
 class Server(ServerBase):
-    """The anyio SMTP server; `ServerBase` arguments plus `backend` ("asyncio" or "trio").
+    """The anyio SMTP server; `ServerBase` arguments plus `backend` ("asyncio" or "trio")
+    and `uvloop` (None: on asyncio when it is installed; True: required; False: never).
 
     Async use: `await task_group.start(server.serve)` returns once every listener is bound,
-    `await server.shutdown(grace)` stops. Blocking use, as with the threaded server:
-    `start()` runs a loop in a thread of its own and returns once bound; `stop(grace)`,
-    `join()`, `with server:`. asyncio runs on uvloop when it is installed.
+    `await server.shutdown(grace)` stops; it runs on the caller's loop. Blocking use, as with
+    the threaded server: `start()` runs a loop in a thread of its own and returns once bound;
+    `stop(grace)`, `join()`, `with server:`.
     """
 
     engine: ClassVar[str] = "asyncio"
     allows_async_hooks: ClassVar[bool] = True
 
     def __init__(
-        self, handler: Handler, *args: Any, backend: str | None = None, **kwargs: Any
+        self,
+        handler: Handler,
+        *args: Any,
+        backend: str | None = None,
+        uvloop: bool | None = None,
+        **kwargs: Any,
     ) -> None:
         self.backend = backend or self.engine
         if self.backend not in BACKENDS:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}: {self.backend!r}")
         if importlib.util.find_spec(self.backend) is None:
             raise ValueError(f"backend {self.backend!r} is not installed")
+        installed = importlib.util.find_spec("uvloop") is not None
+        if uvloop and (self.backend != "asyncio" or not installed):
+            raise ValueError("uvloop=True needs the asyncio backend and uvloop installed")
+        # Whether the blocking API's loop is uvloop.
+        self.uvloop = self.backend == "asyncio" and (installed if uvloop is None else uvloop)
         super().__init__(handler, *args, **kwargs)
 
     def _init_engine(self) -> None:
@@ -199,14 +210,13 @@ class Server(ServerBase):
 
     def _run(self, bound: _Bound, ready: threading.Event) -> None:
         """The loop thread of the blocking API."""
-        uvloop = self.backend == "asyncio" and importlib.util.find_spec("uvloop") is not None
         try:
             anyio.run(
                 self._serve,
                 bound,
                 _ThreadReady(ready),
                 backend=self.backend,
-                backend_options={"use_uvloop": True} if uvloop else {},
+                backend_options={"use_uvloop": True} if self.uvloop else {},
             )
         except BaseException as err:  # reported by start(), or logged once running
             if ready.is_set():

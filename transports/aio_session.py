@@ -65,6 +65,8 @@ class Session(Watched):
         super().__init__(host.stop_state)
         self.stream = stream
         self._remote: Any = None
+        # The asyncio stream under any TLS layer STARTTLS puts on it later.
+        self._lean = stream if isinstance(stream, ProtocolStream) else None
         # A stream whose socket may be written directly: a reply that fits the socket's
         # buffer then skips trio's checkpoints (the only case: anyio's plain trio stream).
         self._direct: ByteStream | None = None
@@ -93,8 +95,15 @@ class Session(Watched):
         return local, self._remote if self._remote is not None else self.raw.getpeername()
 
     def shutdown(self, how: int) -> None:
-        """Shut the plain socket under the stream (an asyncio TransportSocket or a socket)."""
-        self.raw.shutdown(how)
+        """Shut the plain socket under the stream; on asyncio, end the reads (or the
+        connection) in the loop instead: uvloop's sockets cannot be shut from outside."""
+        lean = self._lean
+        if lean is None:
+            self.raw.shutdown(how)
+        elif how == socket.SHUT_RD:
+            lean.interrupt()
+        else:
+            lean.abort()
 
     async def drive(self, pump: Pump) -> None:
         """Run the session's steps until it is over (the caller closes the stream)."""

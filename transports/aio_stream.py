@@ -46,6 +46,7 @@ class _Protocol(asyncio.BufferedProtocol):
         self.waiter: asyncio.Future[None] | None = None
         self.drained: asyncio.Future[None] | None = None
         self.transport: asyncio.Transport | None = None
+        self.interrupted = False  # reads end here from now on (see `interrupt`)
         # While set, each read goes to the consumer in this callback (see `consume`).
         self.consumer: Consumer | None = None
         self.consumed: asyncio.Future[None] | None = None
@@ -158,7 +159,7 @@ class ProtocolStream(SocketStream):
         """The next bytes read (at most `max_bytes`); EndOfStream at the client's end."""
         p = self._protocol
         while not p.chunks:
-            if p.closed or p.eof:
+            if p.closed or p.eof or p.interrupted:
                 if p.error is not None:
                     raise anyio.BrokenResourceError from p.error
                 raise anyio.EndOfStream
@@ -195,9 +196,24 @@ class ProtocolStream(SocketStream):
 
     @property
     def ended(self) -> bool:
-        """Whether nothing more will be read: the client's end, or the connection lost."""
+        """Whether nothing more will be read: the client's end, the connection lost, or
+        `interrupt()`."""
         p = self._protocol
-        return p.eof or p.closed
+        return p.eof or p.closed or p.interrupted
+
+    def interrupt(self) -> None:
+        """End the read waiting now, and every later one, as if the client had ended its
+        side; nothing is closed, so a reply can still go out. (What shutting the socket's
+        reading side does, for loops whose sockets cannot be shut: uvloop's.)"""
+        p = self._protocol
+        p.interrupted = True
+        p._wake()
+        if p.consumer is not None:
+            p._consume(b"")
+
+    def abort(self) -> None:
+        """Close at once, dropping what is not sent yet: every wait on the stream ends."""
+        self._transport.abort()
 
     async def consume(self, consumer: Consumer) -> None:
         """Hand each read to `consumer(data)` in the loop's own callback, without waking

@@ -17,7 +17,8 @@ from tests.transports.transport_support import RawClient, ServerFactory, engine_
 from transports import engines
 from transports.base import ServerBase
 
-ENGINES = list(engines.ENGINES)
+# Every engine, and the asyncio one a second time on uvloop.
+ENGINES = [*engines.ENGINES, "uvloop"]
 
 
 @pytest.fixture(autouse=True)

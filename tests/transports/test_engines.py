@@ -3,6 +3,7 @@ greenlets, the engine registry, and `serve --transport` on every engine."""
 
 from __future__ import annotations
 
+import asyncio
 import mailbox
 import signal
 import smtplib
@@ -24,6 +25,7 @@ from smtp_proto.errors import Smtpd550Error
 from smtp_proto.handler import Handler
 from tests.transports.transport_support import (
     TIMEOUT,
+    UVLOOP,
     Gate,
     RawClient,
     Recorder,
@@ -222,6 +224,7 @@ def test_accept_waiting_takes_the_whole_backlog_without_blocking() -> None:
                 client.close()
 
 
+@pytest.mark.parametrize("engine", ENGINES)  # the --transport names
 def test_serve_runs_on_the_chosen_transport(engine: str, tmp_path: Path) -> None:
     maildir = tmp_path / "mail"
     command = [sys.executable, "-m", "transports", "serve", "--port", "0"]
@@ -244,3 +247,32 @@ def test_serve_runs_on_the_chosen_transport(engine: str, tmp_path: Path) -> None
                 proc.kill()
     [stored] = list(mailbox.Maildir(maildir, create=False))
     assert stored["Subject"] == "engines"
+
+
+class LoopKind(Handler):
+    """Records which event loop ran an async hook."""
+
+    def __init__(self) -> None:
+        self.loops: list[str] = []
+
+    async def on_helo_event(self, ctx: Context, helo: str) -> None:
+        self.loops.append(type(asyncio.get_running_loop()).__module__)
+
+
+@pytest.mark.parametrize(("uvloop", "expected"), [(False, "asyncio"), (True, "uvloop")])
+def test_the_asyncio_engine_runs_on_the_loop_asked_for(uvloop: bool, expected: str) -> None:
+    if uvloop and not UVLOOP:
+        pytest.skip("uvloop is not installed")
+    handler = LoopKind()
+    with aio.Server(handler, ports="0", uvloop=uvloop) as server:
+        assert server.uvloop is uvloop
+        with smtplib.SMTP(*server.addresses[0], timeout=TIMEOUT) as client:
+            client.helo("client.example.test")
+    assert [module.split(".")[0] for module in handler.loops] == [expected]
+
+
+def test_uvloop_is_the_default_loop_when_installed_and_never_on_trio() -> None:
+    assert aio.Server(Handler(), ports="0").uvloop is UVLOOP
+    assert aio.TrioServer(Handler(), ports="0").uvloop is False
+    with pytest.raises(ValueError, match="uvloop=True needs the asyncio backend"):
+        aio.TrioServer(Handler(), ports="0", uvloop=True)

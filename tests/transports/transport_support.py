@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import socket
 import ssl
 import threading
@@ -11,17 +12,44 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import gevent
+import pytest
 
 from smtp_proto.context import Context
 from smtp_proto.handler import Handler
+from transports import aio
 from transports.base import ServerBase
 from transports.engines import server_class
 
 TIMEOUT = 10.0  # a client that waits longer than this has found a hang
 
 
+UVLOOP = importlib.util.find_spec("uvloop") is not None
+
+
+class StdlibAsyncioServer(aio.Server):
+    """The asyncio engine on the standard library's loop, uvloop installed or not."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, uvloop=False, **kwargs)
+
+
+class UvloopServer(aio.Server):
+    """The asyncio engine on uvloop (the tests of it are skipped without uvloop)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, uvloop=True, **kwargs)
+
+
 def engine_class(engine: str) -> type[ServerBase]:
-    """The `Server` class of an engine by its `--transport` name."""
+    """The `Server` class of an engine by its `--transport` name; "asyncio" runs on the
+    standard library's loop and "uvloop" on uvloop (the asyncio engine picks uvloop by
+    itself when installed)."""
+    if engine == "asyncio":
+        return StdlibAsyncioServer
+    if engine == "uvloop":
+        if not UVLOOP:
+            pytest.skip("uvloop is not installed")
+        return UvloopServer
     return server_class(engine)
 
 
