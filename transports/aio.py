@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import importlib.util
 import logging
-import math
 import socket
 import threading
 import time
@@ -118,7 +117,6 @@ class Server(ServerBase):
         self._started = False
         self._stopping = False
         self._stopped = threading.Event()
-        self._grace_deadline = math.inf
         self._stop_state = Stopping()
         opts = self.options
         self._tick = watch.tick(opts.io_cmd_timeout, opts.io_data_timeout)
@@ -301,15 +299,14 @@ class Server(ServerBase):
         if self._stopping:
             return
         self._stopping = True
-        self._grace_deadline = time.monotonic() + max(0.0, grace)
-        self._stop_state.at = self._grace_deadline
+        self._stop_state.at = time.monotonic() + max(0.0, grace)
         if self._running is not None:
             self._wake(self._running)
 
     def _wake(self, running: _Running) -> None:
         """Stop accepting; wake waiting sessions and queued ones; arm the cut-off."""
         running.stop_requested.set()
-        left = max(0.0, self._grace_deadline - time.monotonic())
+        left = max(0.0, self._stop_state.deadline - time.monotonic())
         running.cut_off.deadline = anyio.current_time() + left + STOP_LINGER
         watch.sweep(list(self._sessions))  # idle sessions end now
         running.poke.set()  # and the watchdog looks again at the grace deadline

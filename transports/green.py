@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import socket
 import threading
 import time
@@ -61,7 +60,6 @@ class Server(ServerBase):
         self._started = False
         self._stopping = threading.Event()
         self._stopped = threading.Event()
-        self._grace_deadline = math.inf
         self._sessions: dict[_Session, Any] = {}  # session -> its greenlet
         self._slots = Slots(self.utilization)
         self._thread: threading.Thread | None = None
@@ -100,8 +98,7 @@ class Server(ServerBase):
         with self._lock:
             first = self._started and not self._stopping.is_set()
             if first:
-                self._grace_deadline = time.monotonic() + max(0.0, grace)
-                self._stop.at = self._grace_deadline
+                self._stop.at = time.monotonic() + max(0.0, grace)
                 self._stopping.set()
             elif not self._started:
                 self._stopped.set()
@@ -149,7 +146,7 @@ class Server(ServerBase):
     def _wind_down(self) -> None:
         self._slots.release_all()  # without a slot: they get 421
         greenlets = list(self._sessions.values())
-        left = self._grace_deadline + STOP_LINGER - time.monotonic()
+        left = self._stop.deadline + STOP_LINGER - time.monotonic()
         gevent.joinall(greenlets, timeout=max(0.0, left))
         for session, greenlet in list(self._sessions.items()):
             if not greenlet.dead:
@@ -230,13 +227,10 @@ class Server(ServerBase):
                 return
         session.turn.wait()
         if not session.has_slot:  # the server stopped while this session was queued
-            self._send(session, replies.SHUTTING_DOWN.to_bytes())
+            session.send(replies.SHUTTING_DOWN.to_bytes(), self._io_limit)
             return
         session.pump = self._open_session(session.listener, *session.addresses())
         session.drive(session.pump, lambda: self._handshake(session), self._io_limit)
-
-    def _send(self, session: _Session, data: bytes) -> None:
-        session.send(data, self._io_limit)
 
     def _handshake(self, session: _Session) -> str | None:
         """Run the server side of the TLS handshake; what went wrong, or None."""

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
-import math
 import selectors
 import socket
 import threading
@@ -64,7 +63,6 @@ class Server(ServerBase):
         self._started = False
         self._stopping = threading.Event()
         self._stopped = threading.Event()
-        self._grace_deadline = math.inf
         self._sessions: set[_Session] = set()
         self._workers = Workers("smtp-proto-session")
         self._acceptor: threading.Thread | None = None
@@ -110,8 +108,7 @@ class Server(ServerBase):
         with self._lock:
             first = self._started and not self._stopping.is_set()
             if first:
-                self._grace_deadline = time.monotonic() + max(0.0, grace)
-                self._stop.at = self._grace_deadline
+                self._stop.at = time.monotonic() + max(0.0, grace)
                 self._stopping.set()
             elif not self._started:
                 self._stopped.set()
@@ -143,7 +140,7 @@ class Server(ServerBase):
         me = threading.current_thread()  # stop() called from a hook must not wait for itself
         with self._lock:
             sessions = [s for s in self._sessions if s.thread is not me]
-        limit = self._grace_deadline + STOP_LINGER
+        limit = self._stop.deadline + STOP_LINGER
         for session in sessions:
             session.done.wait(max(0.0, limit - time.monotonic()))
         for session in sessions:
@@ -242,13 +239,10 @@ class Server(ServerBase):
                 return
         session.turn.wait()
         if not session.has_slot:  # the server stopped while this session was queued
-            self._send(session, replies.SHUTTING_DOWN.to_bytes())
+            session.send(replies.SHUTTING_DOWN.to_bytes(), self._io_limit)
             return
         session.pump = self._open_session(session.listener, *session.addresses())
         session.drive(session.pump, lambda: self._handshake(session), self._io_limit)
-
-    def _send(self, session: _Session, data: bytes) -> None:
-        session.send(data, self._io_limit)
 
     def _handshake(self, session: _Session) -> str | None:
         """Run the server side of the TLS handshake; what went wrong, or None."""

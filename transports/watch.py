@@ -37,6 +37,11 @@ class Stopping:
     def __init__(self) -> None:
         self.at: float | None = None
 
+    @property
+    def deadline(self) -> float:
+        """The grace deadline, or infinity while not stopping."""
+        return math.inf if self.at is None else self.at
+
 
 class Watched:
     """What a watchdog needs of one session: what it is blocked in, and its socket.
