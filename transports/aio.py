@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Final
 
 import anyio
-from anyio.abc import ByteStream, SocketAttribute, SocketListener, TaskGroup, TaskStatus
+from anyio.abc import ByteStream, TaskGroup, TaskStatus
 from anyio.from_thread import BlockingPortal
 
 from smtp_proto import replies
@@ -28,6 +28,7 @@ from transports import watch
 from transports.aio_session import IO_ERRORS, Session, close
 from transports.aio_stream import ProtocolStream, new_buffer
 from transports.base import ServerBase, refuse
+from transports.lean import LeanStream
 from transports.limits import Slots
 from transports.listen import Listener, accept_waiting
 from transports.options import STOP_GRACE, STOP_LINGER
@@ -36,8 +37,7 @@ from transports.watch import Stopping
 log = logging.getLogger("smtp_proto.transports")
 
 BACKENDS: Final = ("asyncio", "trio")
-_Bound = list[tuple[Listener, Any]]  # listener and its bound stdlib socket
-_Listening = SocketListener | socket.socket  # trio: anyio's listener; asyncio: the socket
+_Bound = list[tuple[Listener, socket.socket]]  # listener and its bound socket
 
 
 def _on_asyncio() -> bool:
@@ -49,12 +49,13 @@ def _on_asyncio() -> bool:
     return True
 
 
-def _raw(server: _Listening) -> socket.socket:
-    """The listening socket itself."""
-    if isinstance(server, socket.socket):
-        return server
-    raw: socket.socket = server.extra(SocketAttribute.raw_socket)  # noqa: S610 (anyio)
-    return raw
+async def _lean_stream(conn: socket.socket, peer: Any, buffer: bytearray | None) -> LeanStream:
+    """The stream of an accepted connection: asyncio's when given its read `buffer`."""
+    if buffer is not None:  # (asyncio's transport sets TCP_NODELAY itself)
+        return await ProtocolStream.accept(conn, buffer)
+    from transports.trio_stream import accepted  # here: trio is an extra
+
+    return accepted(conn, peer)
 
 
 @dataclass
@@ -229,21 +230,13 @@ class Server(ServerBase):
 
     async def _serve(self, bound: _Bound, task_status: TaskStatus[Any]) -> None:
         self._loop_thread = threading.get_ident()
-        servers: list[tuple[Listener, _Listening]] = []
         try:
             async with BlockingPortal() as portal:
                 workers = ThreadPoolExecutor(self.options.max_processings, "smtp-proto-hook")
                 running = self._running = _Running(portal, workers)
                 try:
-                    on_asyncio = _on_asyncio()  # serve() runs on the caller's loop
-                    for listener, sock in bound:
-                        if on_asyncio:  # accepted into lean streams
-                            servers.append((listener, sock))
-                        else:
-                            servers.append((listener, await SocketListener.from_socket(sock)))
-                    await self._run_sessions(servers, running, task_status)
+                    await self._run_sessions(bound, running, task_status)
                 finally:
-                    await self._close_listeners(servers)
                     workers.shutdown()  # idle by now: every hook has returned
                     running.served.set()
         finally:
@@ -255,7 +248,7 @@ class Server(ServerBase):
 
     async def _run_sessions(
         self,
-        servers: list[tuple[Listener, _Listening]],
+        servers: _Bound,
         running: _Running,
         task_status: TaskStatus[Any],
     ) -> None:
@@ -274,9 +267,9 @@ class Server(ServerBase):
                         acceptors.cancel_scope.cancel()
                     # Answer the clients already waiting, then close.
                     for listener, server in servers:
-                        for conn in accept_waiting(_raw(server)):
+                        for conn in accept_waiting(server):
                             refuse(conn, listener, replies.SHUTTING_DOWN)
-                    await self._close_listeners(servers)
+                        server.close()  # clients trying now are refused by the system
             watchdog.cancel_scope.cancel()
 
     async def _watch(self, running: _Running) -> None:
@@ -286,14 +279,6 @@ class Server(ServerBase):
                 await running.poke.wait()
                 running.poke = anyio.Event()
             watch.sweep(list(self._sessions))
-
-    async def _close_listeners(self, servers: list[tuple[Listener, _Listening]]) -> None:
-        with anyio.CancelScope(shield=True):
-            while servers:
-                _, server = servers.pop()
-                if isinstance(server, SocketListener):  # raw sockets close with the server
-                    with contextlib.suppress(*IO_ERRORS):
-                        await server.aclose()
 
     def _request_stop(self, grace: float) -> None:
         if self._stopping:
@@ -315,49 +300,33 @@ class Server(ServerBase):
     # Accepting ------------------------------------------------------------------------------
 
     async def _accept_loop(
-        self, listener: Listener, server: _Listening, sessions: TaskGroup
-    ) -> None:
-        """Accept until cancelled by a stop."""
-        if not isinstance(server, SocketListener):
-            await self._accept_raw(listener, server, sessions)
-            return
-        while True:
-            try:
-                stream = await server.accept()
-            except (anyio.ClosedResourceError, anyio.BrokenResourceError):
-                return  # closed
-            except OSError as err:  # e.g. out of file descriptors: back off a moment
-                log.error("accept on %s failed: %s", listener, err)
-                await anyio.sleep(0.1)
-                continue
-            self._admit(stream, listener, sessions)
-
-    async def _accept_raw(
         self, listener: Listener, sock: socket.socket, sessions: TaskGroup
     ) -> None:
-        """asyncio: accept into `ProtocolStream`s, every waiting connection at once."""
+        """Accept until cancelled by a stop, every waiting connection at once, into the
+        backend's `LeanStream`."""
         sock.setblocking(False)
-        buffer = new_buffer()  # every connection of this listener reads into it in turn
+        # asyncio: every connection of this listener reads into one buffer in turn.
+        buffer = new_buffer() if _on_asyncio() else None
         while True:
             await anyio.wait_readable(sock)
             with anyio.CancelScope(shield=True):  # an accepted socket is never dropped
                 while True:
                     try:
-                        conn, _ = sock.accept()
+                        conn, peer = sock.accept()
                     except (BlockingIOError, InterruptedError, ConnectionAbortedError):
                         break
                     except OSError as err:  # e.g. out of file descriptors: back off a moment
                         log.error("accept on %s failed: %s", listener, err)
                         await anyio.sleep(0.1)
                         break
-                    try:  # (asyncio's transport sets TCP_NODELAY itself)
-                        stream = await ProtocolStream.accept(conn, buffer)
+                    try:
+                        stream = await _lean_stream(conn, peer, buffer)
                     except OSError:
                         conn.close()
                         continue
                     self._admit(stream, listener, sessions)
 
-    def _admit(self, stream: ByteStream, listener: Listener, sessions: TaskGroup) -> None:
+    def _admit(self, stream: LeanStream, listener: Listener, sessions: TaskGroup) -> None:
         """Start the session of an accepted connection, or refuse it."""
         if self._stopping:  # accepted while the listeners were being closed
             sessions.start_soon(self._refuse, stream, listener, replies.SHUTTING_DOWN)

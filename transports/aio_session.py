@@ -1,4 +1,5 @@
-"""One connection of the anyio transport: the session's steps over an anyio byte stream.
+"""One connection of the anyio transport: the session's steps over an anyio byte stream
+(a `LeanStream` as accepted, anyio's TLS stream after STARTTLS).
 
 Mirrors the threaded engine's loop step for step (`transports.pump` says what to do);
 only the waiting is anyio's. Knows nothing of listeners' sockets or of stopping a server
@@ -13,15 +14,15 @@ import math
 import socket
 import ssl
 import time
-from collections.abc import Callable, Mapping
 from typing import Any, Final, Protocol
 
 import anyio
-from anyio.abc import ByteStream, SocketAttribute
+from anyio.abc import ByteStream
 from anyio.streams.tls import TLSStream
 
 from smtp_proto.handler import HookCall, Outcome
 from transports.aio_stream import ProtocolStream
+from transports.lean import LeanStream
 from transports.listen import Listener, fixed_local_address
 from transports.options import ServerOptions
 from transports.pump import READ_SIZE, Finish, Pump, Receive, RunHook, StartTls, Step
@@ -61,24 +62,13 @@ class Session(Watched):
     that is over by shutting the socket (see `transports.watch`).
     """
 
-    def __init__(self, stream: ByteStream, listener: Listener, host: Host) -> None:
+    def __init__(self, stream: LeanStream, listener: Listener, host: Host) -> None:
         super().__init__(host.stop_state)
-        self.stream = stream
-        self._remote: Any = None
-        # The asyncio stream under any TLS layer STARTTLS puts on it later.
-        self._lean = stream if isinstance(stream, ProtocolStream) else None
-        # A stream whose socket may be written directly: a reply that fits the socket's
-        # buffer then skips trio's checkpoints (the only case: anyio's plain trio stream).
-        self._direct: ByteStream | None = None
-        if isinstance(stream, ProtocolStream):
-            self.raw: Any = stream.raw
-        else:  # one look-up: anyio's extra() asks the socket for its peer on every call
-            attributes: Mapping[Any, Callable[[], Any]] = stream.extra_attributes
-            self.raw = attributes[SocketAttribute.raw_socket]()
-            remote = attributes.get(SocketAttribute.remote_address)
-            self._remote = remote() if remote is not None else None
-            if isinstance(self.raw, socket.socket) and self.raw.gettimeout() == 0.0:
-                self._direct = stream
+        self.stream: ByteStream = stream
+        self.accepted = stream  # under any TLS layer STARTTLS puts on it later
+        # asyncio's stream, whose reads are ended in the loop (see `shutdown`).
+        self._in_loop = stream if isinstance(stream, ProtocolStream) else None
+        self.raw: Any = stream.raw
         self.listener = listener
         self.host = host
         self.broken = False  # a send failed: nothing more is written, reads see EOF
@@ -89,15 +79,12 @@ class Session(Watched):
 
     def addresses(self) -> tuple[Any, Any]:
         """(local, remote) socket addresses of the connection."""
-        if isinstance(self.stream, ProtocolStream):
-            return self.stream.addresses()
-        local = fixed_local_address(self.listener) or self.raw.getsockname()
-        return local, self._remote if self._remote is not None else self.raw.getpeername()
+        return self.accepted.addresses(fixed_local_address(self.listener))
 
     def shutdown(self, how: int) -> None:
         """Shut the plain socket under the stream; on asyncio, end the reads (or the
         connection) in the loop instead: uvloop's sockets cannot be shut from outside."""
-        lean = self._lean
+        lean = self._in_loop
         if lean is None:
             self.raw.shutdown(how)
         elif how == socket.SHUT_RD:
@@ -211,14 +198,7 @@ class Session(Watched):
             return
         self.send_by = time.monotonic() + self._io_limit
         try:
-            if self.stream is self._direct:  # plain trio stream: try the socket itself first
-                sent = self.raw.send(data)
-                if sent == len(data):
-                    return
-                data = data[sent:]
             await self.stream.send(data)
-        except BlockingIOError:
-            await self.stream.send(data)  # the socket's buffer is full: wait as the stream does
         except IO_ERRORS:
             self.broken = True
         finally:
@@ -244,8 +224,8 @@ class Session(Watched):
 
 async def close(stream: ByteStream) -> None:
     """Close `stream`, also inside a cancelled scope; errors mean it is closed already."""
-    if isinstance(stream, ProtocolStream):
-        stream.close()  # nothing to wait for: the transport flushes and closes
+    if isinstance(stream, LeanStream):
+        stream.close()  # nothing to wait for
         return
     with anyio.CancelScope(shield=True), contextlib.suppress(*IO_ERRORS):
         await stream.aclose()

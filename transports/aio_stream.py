@@ -4,7 +4,8 @@ anyio's own asyncio stream resumes and pauses the transport's reading around eve
 receive and yields on every send: two `epoll_ctl` calls and extra task switches for each
 SMTP command. This one keeps the transport reading (paused only while more than
 `_HIGH` octets wait unread) and lets sends go straight to the transport's buffer. It is
-an `anyio.abc.SocketStream`, so anyio's TLS stream wraps it for STARTTLS like any other.
+a `LeanStream` (an `anyio.abc.SocketStream`), so anyio's TLS stream wraps it for
+STARTTLS like any other.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from collections.abc import Callable
 from typing import Any, Final, cast
 
 import anyio
-from anyio.abc import SocketStream
 
+from transports.lean import LeanStream
 from transports.options import STOP_LINGER
 
 Consumer = Callable[[bytes], bool]  # takes a read (b"": the end); True: no more now
@@ -122,7 +123,7 @@ def new_buffer() -> bytearray:
     return bytearray(_READ)
 
 
-class ProtocolStream(SocketStream):
+class ProtocolStream(LeanStream):
     """An accepted connection on the asyncio backend; see the module docstring."""
 
     def __init__(self, transport: asyncio.Transport, protocol: _Protocol) -> None:
@@ -149,11 +150,10 @@ class ProtocolStream(SocketStream):
         sock: socket.socket = self.raw
         return sock
 
-    def addresses(self) -> tuple[Any, Any]:
+    def addresses(self, local: Any = None) -> tuple[Any, Any]:
         """(local, remote) socket addresses, as the transport found them at connect."""
-        return self._transport.get_extra_info("sockname"), self._transport.get_extra_info(
-            "peername"
-        )
+        info = self._transport.get_extra_info
+        return (info("sockname") if local is None else local), info("peername")
 
     async def receive(self, max_bytes: int = 65536) -> bytes:
         """The next bytes read (at most `max_bytes`); EndOfStream at the client's end."""
@@ -249,12 +249,8 @@ class ProtocolStream(SocketStream):
         if not self._transport.is_closing():
             self._transport.write_eof()
 
-    async def aclose(self) -> None:
-        """Close once what was sent is flushed, or after `STOP_LINGER` seconds regardless."""
-        self.close()
-
     def close(self) -> None:
-        """`aclose()` without the await: closing an asyncio transport never waits."""
+        """Close once what was sent is flushed, or after `STOP_LINGER` seconds regardless."""
         transport = self._transport
         transport.close()
         if transport.get_write_buffer_size():  # a client that does not read holds it open
