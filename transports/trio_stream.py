@@ -32,6 +32,9 @@ class TrioStream(LeanStream):
         self.peer = peer  # the remote address, as accept() gave it
         self._closed = False
         self._unparked = 0  # calls since the task last yielded
+        # A send came last: the peer has yet to answer it, so a read now would find
+        # nothing (measured: every such read of smtp-source's sessions did).
+        self._sent = False
 
     @property
     def raw(self) -> socket.socket:
@@ -49,6 +52,10 @@ class TrioStream(LeanStream):
     async def receive(self, max_bytes: int = 65536) -> bytes:
         """The next bytes read (at most `max_bytes`); EndOfStream at the client's end."""
         sock = self._sock
+        if self._sent:
+            self._sent = False
+            self._unparked = 0
+            await trio.lowlevel.wait_readable(sock)  # returns at once if bytes are there
         while True:
             try:
                 data = sock.recv(max_bytes)
@@ -80,6 +87,7 @@ class TrioStream(LeanStream):
             if sent == len(view):
                 break
             view = view[sent:]
+        self._sent = True
         await self._fair()
 
     async def _fair(self) -> None:
