@@ -14,12 +14,14 @@ import logging
 import socket
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Final
+from typing import Any, ClassVar, Final, Protocol
 
 import anyio
-from anyio.abc import ByteStream, TaskGroup, TaskStatus
+from anyio.abc import ByteStream, TaskStatus
 from anyio.from_thread import BlockingPortal
 
 from smtp_proto import replies
@@ -47,6 +49,25 @@ def _on_asyncio() -> bool:
     except RuntimeError:
         return False
     return True
+
+
+class _Spawner(Protocol):
+    """Starts tasks: an anyio task group, or on trio a nursery of its own."""
+
+    def start_soon(
+        self, func: Callable[..., Awaitable[Any]], /, *args: Any, name: object = None
+    ) -> None:
+        """Start `func(*args)` as a task of the group."""
+
+
+def _session_group() -> AbstractAsyncContextManager[Any]:  # a _Spawner
+    """The group the sessions run in. On trio, trio's own nursery: anyio's task group
+    wraps every task in a coroutine of its own, a frame more at each of its wake-ups."""
+    if _on_asyncio():
+        return anyio.create_task_group()
+    import trio  # here: trio is an extra
+
+    return trio.open_nursery()
 
 
 async def _lean_stream(conn: socket.socket, peer: Any, buffer: bytearray | None) -> LeanStream:
@@ -256,7 +277,7 @@ class Server(ServerBase):
             watchdog.start_soon(self._watch, running)
             # The cut-off ends whatever still runs at the grace deadline plus the linger time.
             with running.cut_off:
-                async with anyio.create_task_group() as sessions:
+                async with _session_group() as sessions:
                     async with anyio.create_task_group() as acceptors:
                         for listener, server in servers:
                             acceptors.start_soon(self._accept_loop, listener, server, sessions)
@@ -300,7 +321,7 @@ class Server(ServerBase):
     # Accepting ------------------------------------------------------------------------------
 
     async def _accept_loop(
-        self, listener: Listener, sock: socket.socket, sessions: TaskGroup
+        self, listener: Listener, sock: socket.socket, sessions: _Spawner
     ) -> None:
         """Accept until cancelled by a stop, every waiting connection at once, into the
         backend's `LeanStream`."""
@@ -326,7 +347,7 @@ class Server(ServerBase):
                         continue
                     self._admit(stream, listener, sessions)
 
-    def _admit(self, stream: LeanStream, listener: Listener, sessions: TaskGroup) -> None:
+    def _admit(self, stream: LeanStream, listener: Listener, sessions: _Spawner) -> None:
         """Start the session of an accepted connection, or refuse it."""
         if self._stopping:  # accepted while the listeners were being closed
             sessions.start_soon(self._refuse, stream, listener, replies.SHUTTING_DOWN)
