@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from transports.listen import Listener, fixed_local_address
-from transports.pump import READ_SIZE, Finish, Pump, Receive, RunHook, StartTls
+from transports.pump import READ_SIZE, Finish, Pump, Receive, RunHook, StartTls, Step
 from transports.watch import Stopping, Watched
 
 
@@ -76,17 +76,30 @@ class BlockingSession(Watched):
         finally:
             self.send_by = math.inf
 
-    def drive(self, pump: Pump, handshake: Callable[[], str | None], send_limit: float) -> None:
-        """Run the session's steps to its end: hooks in place, sends within `send_limit`
-        seconds, reads, and `handshake()` (what went wrong, or None) after STARTTLS."""
+    def drive(
+        self,
+        pump: Pump,
+        handshake: Callable[[], str | None],
+        send_limit: float,
+        *,
+        first: Step | None = None,
+        park: Callable[[], bool] | None = None,
+    ) -> bool:
+        """Run the session's steps from `first` (or the pump's next) to its end: hooks in
+        place, sends within `send_limit` seconds, reads, and `handshake()` (what went
+        wrong, or None) after STARTTLS. Before each read, `park()` may take the session
+        over (True): then this returns True at once and the caller must let it be."""
+        step = first
         while True:
-            step = pump.next_step()
+            if step is None:
+                step = pump.next_step()
             if isinstance(step, RunHook):
                 pump.hook_done(step.call.run())
+                step = None
                 continue
             self.send(step.out, send_limit)
             if isinstance(step, Finish):
-                return
+                return False
             if isinstance(step, StartTls):
                 failure = handshake()
                 if failure is None:
@@ -94,6 +107,10 @@ class BlockingSession(Watched):
                 else:
                     self.broken = True
                     pump.tls_failed(failure)
+                step = None
                 continue
             assert isinstance(step, Receive)  # noqa: S101 (the last kind of step)
+            if park is not None and park():
+                return True
             self.receive(pump)
+            step = None
