@@ -1,10 +1,16 @@
-"""The threaded transport: an acceptor thread, a thread per connection, blocking sockets.
+"""The threaded transport: a reactor thread, session threads, blocking sockets.
 
-Session threads are reused (`transports.workers`) and reads have no time-out: a watchdog
-thread ends waits that are over (`transports.watch`). Hooks run in the session's own
-thread, so `async def` hooks are refused at construction.
-Everything engine-neutral (binding, TLS setup, counting, the session's steps) lives in
-the shared modules; this one only waits.
+The reactor thread (`transports.reactor`) accepts, and holds every plain-socket session
+that waits for its client: it reads what comes and runs the session's steps itself while
+they only answer and wait again. Any other step (a hook to run, STARTTLS, a reply the
+socket's buffer cannot take, the end of a TLS session) goes to a session thread, which
+runs it with blocking calls and parks the session again at its next wait; TLS sessions
+and sessions waiting for a processing slot keep their thread. Hooks therefore always run
+in a session thread, never in the reactor, so `async def` hooks are refused at
+construction. Session threads are reused (`transports.workers`); reads have no time-out:
+a watchdog thread ends waits that are over (`transports.watch`). Without epoll (not
+Linux) every session keeps its thread. Everything engine-neutral (binding, TLS setup,
+counting, the session's steps) lives in the shared modules; this one only waits.
 """
 
 from __future__ import annotations
@@ -12,25 +18,25 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
-import selectors
 import socket
+import ssl
 import threading
 import time
 from typing import Any, Final
 
 from smtp_proto import replies
-from transports import watch
+from transports import reactor, watch
 from transports.base import ServerBase, refuse
 from transports.blocking import BlockingSession
 from transports.limits import Slots
 from transports.listen import Listener, accept_waiting
 from transports.options import STOP_GRACE, STOP_LINGER
+from transports.pump import READ_SIZE, Finish, Receive, Step
 from transports.watch import Stopping
 from transports.workers import Workers
 
 log = logging.getLogger("smtp_proto.transports")
 
-_Selector: Final = getattr(selectors, "PollSelector", selectors.SelectSelector)
 _CLIENT: Final = "client"
 
 
@@ -43,7 +49,8 @@ class _Session(BlockingSession):
         super().__init__(sock, listener, stopping, remote)
         self.turn = threading.Event()
         self.done = threading.Event()  # the session has ended and its socket is closed
-        self.thread: threading.Thread | None = None  # the worker running it
+        self.thread: threading.Thread | None = None  # the worker running it, if any
+        self.parked = False  # in the reactor, waiting for the client
 
 
 class Server(ServerBase):
@@ -63,11 +70,13 @@ class Server(ServerBase):
         self._started = False
         self._stopping = threading.Event()
         self._stopped = threading.Event()
+        self._unbound = threading.Event()  # set once the listeners are closed
         self._sessions: set[_Session] = set()
         self._workers = Workers("smtp-proto-session")
-        self._acceptor: threading.Thread | None = None
-        self._wake_r: socket.socket | None = None
-        self._wake_w: socket.socket | None = None
+        self._reactor: reactor.Reactor | None = None
+        self._reactor_thread: threading.Thread | None = None
+        self._parking = reactor.AVAILABLE  # False once the reactor takes no more sessions
+        self._parked = 0  # sessions in the reactor now
         opts = self.options
         self._io_limit = max(opts.io_cmd_timeout, opts.io_data_timeout)
         self._stop = Stopping()  # what sessions see of a stop
@@ -89,11 +98,11 @@ class Server(ServerBase):
                 raise RuntimeError("the server was already started")
             bound = self._bind_all()
             self._started = True
-            self._wake_r, self._wake_w = socket.socketpair()
-            self._acceptor = threading.Thread(
-                target=self._accept_loop, args=(bound,), name="smtp-proto-accept", daemon=True
+            self._reactor = reactor.Reactor()
+            self._reactor_thread = threading.Thread(
+                target=self._react, args=(bound,), name="smtp-proto-reactor", daemon=True
             )
-            self._acceptor.start()
+            self._reactor_thread.start()
             self._watchdog = threading.Thread(
                 target=self._watch, name="smtp-proto-watchdog", daemon=True
             )
@@ -102,7 +111,7 @@ class Server(ServerBase):
     def stop(self, grace: float = STOP_GRACE) -> None:
         """Stop accepting, let sessions finish for `grace` seconds, then 421 and close.
 
-        Returns when every session thread has ended (a running hook is waited for, so an
+        Returns when every session has ended (a running hook is waited for, so an
         accepted message is never lost). Calling it again, or before `start()`, is harmless.
         """
         with self._lock:
@@ -115,26 +124,28 @@ class Server(ServerBase):
         if not first:
             self._stopped.wait()
             return
-        assert self._wake_w is not None  # noqa: S101 (set by start)
-        self._wake_w.send(b"!")  # wakes the acceptor
+        assert self._reactor is not None  # noqa: S101 (set by start)
+        self._reactor.wake()  # it closes the listeners
         self._poke.set()  # idle sessions end now
-        if self._acceptor is not None:
-            self._acceptor.join()
+        self._unbound.wait()
         self._slots.release_all()  # with nothing accepted any more; they get 421
         self._join_sessions()
         self._workers.close()
         self._workers.join()
-        self._poke.set()  # with no session left, the watchdog ends
+        self._reactor.wake()  # with no session left, the reactor ends
+        self._poke.set()  # and so does the watchdog
         with self._lock:
             me = threading.current_thread()
             from_a_session = any(s.thread is me for s in self._sessions)
-        if self._watchdog is not None and not from_a_session:
-            self._watchdog.join()
-        for sock in (self._wake_r, self._wake_w):
-            if sock is not None:
-                sock.close()
+        if not from_a_session:
+            for thread in (self._reactor_thread, self._watchdog):
+                if thread is not None:
+                    thread.join()
         log.info("stopped")
         self._stopped.set()
+
+    def _reactor_alive(self) -> bool:
+        return self._reactor_thread is not None and self._reactor_thread.is_alive()
 
     def _join_sessions(self) -> None:
         me = threading.current_thread()  # stop() called from a hook must not wait for itself
@@ -157,11 +168,8 @@ class Server(ServerBase):
             with self._lock:
                 sessions = list(self._sessions)
             watch.sweep(sessions)
-            if self._stopping.is_set() and not sessions and self._acceptor_done():
+            if self._stopping.is_set() and not sessions and not self._reactor_alive():
                 return
-
-    def _acceptor_done(self) -> bool:
-        return self._acceptor is None or not self._acceptor.is_alive()
 
     def join(self, timeout: float | None = None) -> bool:
         """Wait until the server has stopped; False if `timeout` seconds passed first."""
@@ -170,25 +178,42 @@ class Server(ServerBase):
                 return True
         return self._stopped.wait(timeout)
 
-    # Accepting ------------------------------------------------------------------------------
+    # The reactor thread ---------------------------------------------------------------------
 
-    def _accept_loop(self, bound: list[tuple[Listener, socket.socket]]) -> None:
-        with _Selector() as selector:
+    def _react(self, bound: list[tuple[Listener, socket.socket]]) -> None:
+        """Accept, and serve parked sessions, until stopped and no session is parked."""
+        loop = self._reactor
+        assert loop is not None  # noqa: S101 (set by start)
+        try:
             for listener, sock in bound:
                 sock.setblocking(False)
-                selector.register(sock, selectors.EVENT_READ, (sock, listener))
-            assert self._wake_r is not None  # noqa: S101 (set by start)
-            selector.register(self._wake_r, selectors.EVENT_READ, None)
-            try:
-                while not self._stopping.is_set():
-                    for key, _ in selector.select():
-                        if key.data is not None:
-                            self._accept(*key.data)
-            finally:
-                for listener, sock in bound:
-                    with sock:  # answer the backlog rather than reset it by closing
-                        for waiting in accept_waiting(sock):
-                            refuse(waiting, listener, replies.SHUTTING_DOWN)
+                loop.add(sock.fileno(), functools.partial(self._accept, sock, listener))
+            while not self._stopping.is_set():
+                loop.run_once(None)
+            for listener, sock in bound:
+                loop.remove(sock.fileno())
+                with sock:  # answer the backlog rather than reset it by closing
+                    for waiting in accept_waiting(sock):
+                        refuse(waiting, listener, replies.SHUTTING_DOWN)
+            self._unbound.set()
+            while not self._reactor_done():
+                loop.run_once(self._tick)
+        finally:
+            for _, sock in bound:
+                sock.close()
+            self._unbound.set()
+            with self._lock:
+                self._parking = False
+            loop.close()
+
+    def _reactor_done(self) -> bool:
+        """Whether the reactor may end: stopping, and no session parked (none may park
+        from now on: the sessions still running keep their threads)."""
+        with self._lock:
+            if self._parked:
+                return False
+            self._parking = False
+            return True
 
     def _accept(self, server_sock: socket.socket, listener: Listener) -> None:
         try:
@@ -210,39 +235,192 @@ class Server(ServerBase):
         with self._lock:
             self._sessions.add(session)
         self._slots.enter(session)
-        self._workers.run(functools.partial(self._session_main, session))
+        if session.has_slot and self._parking and not listener.tls:
+            self._begin_here(session)
+        else:  # a TLS handshake or a wait for a slot: in a thread of its own
+            self._workers.run(functools.partial(self._session_main, session))
 
-    # Sessions -------------------------------------------------------------------------------
+    def _begin_here(self, session: _Session) -> None:
+        """Start a plain session in the reactor: its greeting, and on to its first wait."""
+        with contextlib.suppress(OSError):
+            session.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            session.sock.setblocking(False)
+            session.pump = self._open_session(session.listener, *session.addresses())
+            self._advance(session)
+        except Exception:
+            log.exception("session on %s failed", session.listener)
+            self._end(session)
+
+    def _readable(self, session: _Session) -> None:
+        """A parked session's socket has bytes, or the client's end, or was shut."""
+        pump = session.pump
+        assert pump is not None  # noqa: S101 (parked sessions are being processed)
+        session.reading = False
+        try:
+            data = session.sock.recv(READ_SIZE)
+        except BlockingIOError:
+            session.reading = True
+            return
+        except OSError:  # a reset, or shut by the watchdog
+            data = b""
+        try:
+            if data or not session.woken:
+                pump.feed(data)
+            # else the watchdog ended the wait: the next check queues the 421
+            self._advance(session)
+        except Exception:
+            log.exception("session on %s failed", session.listener)
+            self._end(session)
+
+    def _advance(self, session: _Session) -> None:
+        """Run the session's steps here while they only answer and wait; park it at the
+        wait, or hand any other step to a session thread."""
+        pump = session.pump
+        assert pump is not None  # noqa: S101 (set before)
+        while True:
+            step = pump.next_step()
+            if not isinstance(step, (Receive, Finish)):
+                self._hand_over(session, step)
+                return
+            rest = self._send_now(session, step.out)
+            if rest:  # the client reads slowly: a thread waits for it
+                self._hand_over(session, type(step)(rest))
+                return
+            if isinstance(step, Finish):
+                self._end(session)
+                return
+            if session.broken:
+                pump.feed(b"")  # as a blocking read would see it
+                continue
+            session.reading = True  # first: a sweep from now on sees the wait
+            if session.wait_ended(pump):  # the 421 is queued: on to the end
+                session.reading = False
+                continue
+            if not session.parked:
+                self._park(session)
+            return
+
+    @staticmethod
+    def _send_now(session: _Session, out: bytes) -> bytes:
+        """Send what the socket takes at once; what is left (b"": all, or it broke)."""
+        if not out or session.broken:
+            return b""
+        try:
+            sent = session.sock.send(out)
+        except BlockingIOError:
+            return out
+        except OSError:
+            session.broken = True
+            return b""
+        return out[sent:]
+
+    def _park(self, session: _Session) -> None:
+        assert self._reactor is not None  # noqa: S101 (set by start)
+        with self._lock:
+            self._parked += 1
+        session.parked = True
+        session.thread = None
+        self._reactor.add(session.sock.fileno(), functools.partial(self._readable, session))
+
+    def _unpark(self, session: _Session) -> None:
+        if session.parked:
+            assert self._reactor is not None  # noqa: S101 (set by start)
+            self._reactor.remove(session.sock.fileno())
+            session.parked = False
+            with self._lock:
+                self._parked -= 1
+
+    def _hand_over(self, session: _Session, step: Step) -> None:
+        """Give the session to a thread, which runs `step` and on from there."""
+        self._unpark(session)
+        session.reading = False
+        session.sock.setblocking(True)
+        self._workers.run(functools.partial(self._resume, session, step))
+
+    # Session threads ------------------------------------------------------------------------
+
+    def _try_park(self, session: _Session) -> bool:
+        """From a session thread at a wait: give a plain session back to the reactor."""
+        if isinstance(session.sock, ssl.SSLSocket):  # its reads may be buffered in TLS
+            return False
+        pump = session.pump
+        assert pump is not None  # noqa: S101 (set before)
+        with self._lock:
+            if not self._parking:
+                return False
+            self._parked += 1  # now: the reactor stays until it is unparked
+        session.sock.setblocking(False)
+        session.reading = True  # first: a sweep from now on sees the wait
+        if session.wait_ended(pump):  # the 421 is queued: this thread sends it
+            session.reading = False
+            session.sock.setblocking(True)
+            with self._lock:
+                self._parked -= 1
+            return False
+        session.parked = True
+        session.thread = None
+        assert self._reactor is not None  # noqa: S101 (set by start)
+        # Last: from here on the reactor owns the session.
+        self._reactor.add(session.sock.fileno(), functools.partial(self._readable, session))
+        return True
+
+    def _resume(self, session: _Session, step: Step) -> None:
+        """A session thread takes over a session from the reactor at `step`."""
+        session.thread = threading.current_thread()
+        try:
+            if self._drive(session, step):
+                return  # parked again
+        except Exception:
+            log.exception("session on %s failed", session.listener)
+        self._end(session)
 
     def _session_main(self, session: _Session) -> None:
         session.thread = threading.current_thread()
         try:
-            self._serve(session)
+            if self._serve(session):
+                return  # parked: the reactor has it now
         except Exception:
             log.exception("session on %s failed", session.listener)
-        finally:
-            # Counted out before the close, so a client that sees the close can reconnect.
-            self._slots.leave(session)
-            self.utilization.leave()
-            session.sock.close()
-            with self._lock:
-                self._sessions.discard(session)
-            session.done.set()
+        self._end(session)
 
-    def _serve(self, session: _Session) -> None:
+    def _end(self, session: _Session) -> None:
+        """The session is over: count it out, close its socket."""
+        self._unpark(session)
+        # Counted out before the close, so a client that sees the close can reconnect.
+        self._slots.leave(session)
+        self.utilization.leave()
+        session.sock.close()
+        with self._lock:
+            self._sessions.discard(session)
+        session.done.set()
+
+    def _serve(self, session: _Session) -> bool:
+        """Serve a session in this thread; True once it is parked in the reactor."""
         with contextlib.suppress(OSError):
             session.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if session.listener.tls:
             failure = self._handshake(session)
             if failure is not None:
                 log.info("TLS handshake on %s failed: %s", session.listener, failure)
-                return
+                return False
         session.turn.wait()
         if not session.has_slot:  # the server stopped while this session was queued
             session.send(replies.SHUTTING_DOWN.to_bytes(), self._io_limit)
-            return
+            return False
         session.pump = self._open_session(session.listener, *session.addresses())
-        session.drive(session.pump, lambda: self._handshake(session), self._io_limit)
+        return self._drive(session, None)
+
+    def _drive(self, session: _Session, first: Step | None) -> bool:
+        pump = session.pump
+        assert pump is not None  # noqa: S101 (set before)
+        return session.drive(
+            pump,
+            lambda: self._handshake(session),
+            self._io_limit,
+            first=first,
+            park=lambda: self._try_park(session),
+        )
 
     def _handshake(self, session: _Session) -> str | None:
         """Run the server side of the TLS handshake; what went wrong, or None."""
