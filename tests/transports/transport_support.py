@@ -133,8 +133,20 @@ class Gate:
 class RawClient:
     """A byte-level client: send lines, read whole replies (code, lines), see the close."""
 
-    def __init__(self, address: tuple[str, int], *, tls: ssl.SSLContext | None = None) -> None:
-        self.sock: socket.socket = socket.create_connection(address, timeout=TIMEOUT)
+    def __init__(
+        self,
+        address: tuple[str, int],
+        *,
+        tls: ssl.SSLContext | None = None,
+        receive_buffer: int | None = None,
+    ) -> None:
+        if receive_buffer is None:
+            self.sock: socket.socket = socket.create_connection(address, timeout=TIMEOUT)
+        else:  # set before connecting, so the window the server sees is this small
+            self.sock = socket.socket(socket.AF_INET6 if ":" in address[0] else socket.AF_INET)
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+            self.sock.settimeout(TIMEOUT)
+            self.sock.connect(address)
         if tls is not None:
             self.sock = tls.wrap_socket(self.sock, server_hostname=address[0])
         self._buffer = b""
