@@ -3,9 +3,9 @@
 The reactor thread (`transports.reactor`) accepts, and holds every plain-socket session
 that waits for its client: it reads what comes and runs the session's steps itself while
 they only answer and wait again. Any other step (a hook to run, STARTTLS, a reply the
-socket's buffer cannot take, the end of a TLS session) goes to a session thread, which
-runs it with blocking calls and parks the session again at its next wait; TLS sessions
-and sessions waiting for a processing slot keep their thread. Hooks therefore always run
+socket's buffer cannot take at once) goes to a session thread, which runs it with
+blocking calls and parks the session again at its next wait; TLS sessions and sessions
+queued for a processing slot keep their thread. Hooks therefore always run
 in a session thread, never in the reactor, so `async def` hooks are refused at
 construction. Session threads are reused (`transports.workers`); reads have no time-out:
 a watchdog thread ends waits that are over (`transports.watch`). Without epoll (not
