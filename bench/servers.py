@@ -2,7 +2,9 @@
 its standard input closes. Runs in its own process (`python -m bench.transport --serve ENGINE`)
 so the load generator never shares its interpreter lock.
 
-Every server does the same work: accept each message into memory and drop it.
+Every server does the same work: accept each message into memory and drop it; or, given a
+Maildir folder, store each message there (ours with `MaildirHandler`, as `smtp-proto serve`
+does; aiosmtpd with its own `Mailbox` handler).
 """
 
 from __future__ import annotations
@@ -60,8 +62,9 @@ def raise_file_limit(wanted: int = 65536) -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
-def serve(engine: str, port_file: Path | None = None) -> None:
-    """Serve with `engine` until standard input reaches end of file.
+def serve(engine: str, port_file: Path | None = None, maildir: Path | None = None) -> None:
+    """Serve with `engine` until standard input reaches end of file; store messages in
+    `maildir` when given (the floor keeps nothing regardless).
 
     The bound port is printed as one line on standard output (and written to `port_file`).
     """
@@ -71,11 +74,11 @@ def serve(engine: str, port_file: Path | None = None) -> None:
         _announce(port, port_file)
 
     if engine == "aiosmtpd":
-        asyncio.run(_aiosmtpd_main(announce))
+        asyncio.run(_aiosmtpd_main(announce, maildir))
     elif engine == "floor":
         floor.serve(announce, _wait_for_eof)
     else:
-        _serve_ours(engine, announce)
+        _serve_ours(engine, announce, maildir)
 
 
 def _announce(port: int, port_file: Path | None) -> None:
@@ -92,15 +95,18 @@ def _wait_for_eof() -> None:
         pass
 
 
-def _ours(factory: Callable[..., ServerBase]) -> ServerBase:
+def _ours(factory: Callable[..., ServerBase], maildir: Path | None) -> ServerBase:
     """One of our servers: the base Handler accepts every message (the session keeps it in
-    `ctx.message.data` until the next transaction, as aiosmtpd keeps `envelope.content`)."""
+    `ctx.message.data` until the next transaction, as aiosmtpd keeps `envelope.content`);
+    with `maildir`, `serve`'s own handler stores it there."""
     from smtp_proto.handler import Handler
+    from smtp_proto.handlers.maildir import MaildirHandler
 
     options: dict[str, object] = {"max_processings": PROCESSINGS}
     if getattr(factory, "engine", "") == "asyncio":
         options["uvloop"] = False  # the standard library's loop, as aiosmtpd's
-    return factory(Handler(), ports="0", hosts="127.0.0.1", **options)
+    handler = Handler() if maildir is None else MaildirHandler(maildir)
+    return factory(handler, ports="0", hosts="127.0.0.1", **options)
 
 
 def _run_blocking(server: ServerBase, announce: Callable[[int], None]) -> None:
@@ -112,7 +118,7 @@ def _run_blocking(server: ServerBase, announce: Callable[[int], None]) -> None:
         server.stop(grace=0)
 
 
-def _serve_ours(engine: str, announce: Callable[[int], None]) -> None:
+def _serve_ours(engine: str, announce: Callable[[int], None], maildir: Path | None) -> None:
     # Every engine's blocking API runs its loop or hub in a thread of its own; this
     # thread only waits for the end of standard input.
     if engine == "threads":
@@ -121,7 +127,7 @@ def _serve_ours(engine: str, announce: Callable[[int], None]) -> None:
         factory: Callable[..., ServerBase] = Server
     else:
         factory = importlib.import_module("transports.engines").server_class(engine)
-    _run_blocking(_ours(factory), announce)
+    _run_blocking(_ours(factory, maildir), announce)
 
 
 class _DropHandler:
@@ -132,11 +138,12 @@ class _DropHandler:
         return "250 OK"
 
 
-async def _aiosmtpd_main(announce: Callable[[int], None]) -> None:
+async def _aiosmtpd_main(announce: Callable[[int], None], maildir: Path | None) -> None:
+    from aiosmtpd.handlers import Mailbox
     from aiosmtpd.smtp import SMTP
 
     loop = asyncio.get_running_loop()
-    handler = _DropHandler()
+    handler = _DropHandler() if maildir is None else Mailbox(maildir)
     # A fixed hostname, as aiosmtpd's Controller passes one: otherwise every connection
     # would call socket.getfqdn().
     server = await loop.create_server(lambda: SMTP(handler, hostname="localhost"), "127.0.0.1", 0)

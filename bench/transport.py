@@ -59,11 +59,12 @@ def scenarios(scale: float) -> list[Scenario]:
 class ServerProcess:
     """`python -m bench.transport --serve ENGINE` as a child; `port` once it listens."""
 
-    def __init__(self, engine: str) -> None:
+    def __init__(self, engine: str, maildir: Path | None = None) -> None:
         self.engine = engine
         self._log: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 (closed in close())
+        store = [] if maildir is None else ["--serve-maildir", str(maildir / engine)]
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.transport", "--serve", engine],
+            [sys.executable, "-m", "bench.transport", "--serve", engine, *store],
             cwd=ROOT,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -115,12 +116,15 @@ class ServerProcess:
 
 
 @contextmanager
-def running(engines: Sequence[str]) -> Iterator[dict[str, ServerProcess]]:
-    """A server process per engine, all stopped on exit."""
+def running(
+    engines: Sequence[str], maildir: Path | None = None
+) -> Iterator[dict[str, ServerProcess]]:
+    """A server process per engine (storing into a folder of `maildir` each, if given), all
+    stopped on exit."""
     with ExitStack() as stack:
         procs: dict[str, ServerProcess] = {}
         for engine in engines:
-            proc = ServerProcess(engine)
+            proc = ServerProcess(engine, maildir)
             stack.callback(proc.close)
             procs[engine] = proc
         yield procs
@@ -145,12 +149,17 @@ def pick_sender(kind: str) -> tuple[Sender, str]:
 
 
 def measure(
-    scenario: Scenario, engines: Sequence[str], send: Sender, runs: int, profile: str | None
+    scenario: Scenario,
+    engines: Sequence[str],
+    send: Sender,
+    runs: int,
+    profile: str | None,
+    maildir: Path | None = None,
 ) -> dict[str, Result]:
     """Run `scenario` `runs` times against each engine, interleaved; seconds per run."""
     message = Message.of_size(scenario.size)
     runs_of: dict[str, list[Run]] = {engine: [] for engine in engines}
-    with running(engines) as procs:
+    with running(engines, maildir) as procs:
         warm = Load(scenario.load.sessions, scenario.load.sessions, scenario.load.per_connection)
         for proc in procs.values():
             send(proc.port, warm, message)  # first connections, imports, allocator growth
@@ -231,10 +240,31 @@ def main(argv: Sequence[str] | None = None) -> None:
     """The command line; see the module docstring."""
     args = _parser().parse_args(argv)
     if args.serve:
-        servers.serve(args.serve, args.port_file)
+        servers.serve(args.serve, args.port_file, args.serve_maildir)
         return
     servers.raise_file_limit()
-    wanted = [name.strip() for name in args.engines.split(",") if name.strip()]
+    engines = _engines(args.engines)
+    send, described = pick_sender(args.client)
+    print(machine(described, args.runs, " ".join(["python -m bench.transport", *sys.argv[1:]])))
+    chosen = set(args.scenarios.split(","))
+    if set(engines) - {"aiosmtpd", *servers.REFERENCES} and chosen & {"one", "many"}:
+        print(inprocess.report(scenarios(args.scale)[0].size))
+    with ExitStack() as stack:
+        maildir = None
+        if args.maildir:
+            maildir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-mail-")))
+            print("\nEvery message is stored: ours by MaildirHandler, aiosmtpd's by Mailbox.")
+        for scenario in scenarios(args.scale):
+            if scenario.key in chosen:
+                _run_scenario(scenario, engines, send, args, maildir)
+    if "idle" in chosen:
+        print(idle_table(measure_idle(engines, args.idle), args.idle))
+    print(f"\nload average at the end: {load_average()}")
+
+
+def _engines(names: str) -> list[str]:
+    """The engines asked for that can run here; exits on an unknown name."""
+    wanted = [name.strip() for name in names.split(",") if name.strip()]
     unknown = sorted(set(wanted) - set(servers.KNOWN))
     if unknown:
         raise SystemExit(
@@ -247,26 +277,24 @@ def main(argv: Sequence[str] | None = None) -> None:
             engines.append(engine)
         else:
             print(f"note: skipping {engine}: {reason}")
-    send, described = pick_sender(args.client)
-    print(machine(described, args.runs, " ".join(["python -m bench.transport", *sys.argv[1:]])))
-    chosen = set(args.scenarios.split(","))
-    if set(engines) - {"aiosmtpd", *servers.REFERENCES} and chosen & {"one", "many"}:
-        print(inprocess.report(scenarios(args.scale)[0].size))
-    for scenario in scenarios(args.scale):
-        if scenario.key in chosen:
-            try:
-                results = measure(scenario, engines, send, args.runs, args.profile)
-            except LoadError as err:
-                print(f"\n{scenario.title}: failed: {err}")
-                continue
-            print(
-                throughput_table(
-                    scenario.title, scenario.load, scenario.size, results, scenario.target
-                )
-            )
-    if "idle" in chosen:
-        print(idle_table(measure_idle(engines, args.idle), args.idle))
-    print(f"\nload average at the end: {load_average()}")
+    return engines
+
+
+def _run_scenario(
+    scenario: Scenario,
+    engines: Sequence[str],
+    send: Sender,
+    args: argparse.Namespace,
+    maildir: Path | None,
+) -> None:
+    try:
+        results = measure(scenario, engines, send, args.runs, args.profile, maildir)
+    except LoadError as err:
+        print(f"\n{scenario.title}: failed: {err}")
+        return
+    target = None if maildir else scenario.target  # the targets speak of the base Handler
+    title = scenario.title + (", into a Maildir" if maildir else "")
+    print(throughput_table(title, scenario.load, scenario.size, results, target))
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -284,7 +312,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--idle", type=int, default=1000, help="idle connections for the RSS scenario")
     p.add_argument("--client", choices=("auto", "smtp-source", "lean"), default="auto")
     p.add_argument("--profile", metavar="ENGINE", help="sample ENGINE with py-spy during its runs")
+    p.add_argument(
+        "--maildir", action="store_true", help="store every message in a Maildir, as serve does"
+    )
     p.add_argument("--serve", choices=servers.KNOWN, help=argparse.SUPPRESS)
+    p.add_argument("--serve-maildir", type=Path, help=argparse.SUPPRESS)
     p.add_argument("--port-file", type=Path, help=argparse.SUPPRESS)
     return p
 
