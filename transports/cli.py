@@ -27,7 +27,7 @@ from transports.options import ServerOptions
 
 PROG: Final = "smtp-proto"
 TRANSPORTS: Final = ENGINES
-DEFAULT_TRANSPORT: Final = "asyncio"  # the most messages per second many per connection
+DEFAULT_TRANSPORT: Final = "threads"  # the fastest in BENCHMARKS.md, and into a Maildir too
 TLS_MODES: Final = {
     "off": TlsMode.FORBIDDEN,
     "optional": TlsMode.OPTIONAL,

@@ -91,7 +91,7 @@ def test_serve_stores_messages_into_a_maildir(tmp_path: Path) -> None:
     assert first.get_payload() == "stored\n"
     assert first["Received"].startswith("from [127.0.0.1] ([127.0.0.1])")
     assert sum("accepted" in line for line in server.log) == 2
-    assert any("serving on the asyncio engine" in line for line in server.log)  # the default
+    assert any("serving on the threads engine" in line for line in server.log)  # the default
 
 
 def test_serve_limits_and_verbose_logging(tmp_path: Path) -> None:
