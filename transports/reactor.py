@@ -11,12 +11,15 @@ thread, which keeps the lock while there is work. Linux only (epoll); elsewhere
 from __future__ import annotations
 
 import contextlib
+import logging
 import select
 import socket
 from collections.abc import Callable
 from typing import Final
 
 AVAILABLE: Final = hasattr(select, "epoll")
+
+log = logging.getLogger("smtp_proto.transports")
 
 
 class Reactor:
@@ -56,8 +59,12 @@ class Reactor:
         targets = self._targets
         for fd, _ in self._poll.poll(-1 if timeout is None else timeout):
             ready = targets.get(fd)
-            if ready is not None:  # (removed by an earlier callback of this round)
+            if ready is None:  # removed by an earlier callback of this round
+                continue
+            try:
                 ready()
+            except Exception:  # a bug in one callback must not strand every other socket
+                log.exception("a reactor callback failed")
 
     def _drain(self) -> None:
         with contextlib.suppress(OSError):
