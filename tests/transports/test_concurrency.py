@@ -3,9 +3,12 @@ running, and replies the client has not read yet wait for it without stalling an
 
 from __future__ import annotations
 
+import functools
+import random
 import threading
 
 from smtp_proto.context import Context
+from smtp_proto.errors import Smtpd550Error
 from tests.transports.transport_support import (
     TIMEOUT,
     Gate,
@@ -14,6 +17,7 @@ from tests.transports.transport_support import (
     ServerFactory,
     address_of,
     start_in_thread,
+    wait_in_hook,
 )
 
 SLOW = "slow@example.org"
@@ -92,3 +96,79 @@ def test_replies_beyond_the_socket_buffers_all_arrive_once_the_client_reads(
     finally:
         sender.join(TIMEOUT)
     assert sent.is_set()
+
+
+class _Mixed(Recorder):
+    """Records messages; a hook that takes a moment for some of them, and refuses others."""
+
+    def on_rcpt_to_event(self, ctx: Context, rcpt_to: str) -> str | None:
+        if rcpt_to.startswith("refused"):
+            raise Smtpd550Error()
+        return None
+
+    def on_message_data_event(self, ctx: Context) -> None:
+        if b"Subject: slow" in ctx.message.data:
+            wait_in_hook(threading.Event(), 0.002)  # a hook that takes its time
+        super().on_message_data_event(ctx)
+
+
+def _client_run(address: tuple[str, int], index: int, accepted: list[bytes]) -> None:
+    """One client's session of mixed work; the subjects answered 250 go to `accepted`."""
+    rng = random.Random(index)
+    with RawClient(address) as client:
+        assert client.code() == 220
+        assert client.command(b"EHLO client.example.org").startswith(b"250")
+        for number in range(rng.randint(1, 6)):
+            subject = f"{'slow' if rng.random() < 0.3 else 'fast'} {index}.{number}".encode()
+            body = (b"x" * 70 + b"\r\n") * rng.choice((1, 30, 1000))  # up to 72 kB
+            message = b"Subject: " + subject + b"\r\n\r\n" + body + b".\r\n"
+            rcpt = b"refused@example.org" if rng.random() < 0.1 else b"rcpt@example.org"
+            if rng.random() < 0.5:  # pipelined (RFC 2920): the whole transaction at once
+                client.send(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<" + rcpt + b">\r\nDATA\r\n")
+                codes = [client.code() for _ in range(3)]
+                if codes[2] == 354:
+                    client.send(message)
+                    codes.append(client.code())
+            else:
+                codes = []
+                codes.append(int(client.command(b"MAIL FROM:<a@example.org>")[:3]))
+                codes.append(int(client.command(b"RCPT TO:<" + rcpt + b">")[:3]))
+                codes.append(int(client.command(b"DATA")[:3]))
+                if codes[2] == 354:
+                    client.send(message)
+                    codes.append(client.code())
+            if codes[-1] == 250 and len(codes) == 4:
+                accepted.append(subject)
+            elif codes[2] != 354:
+                assert client.command(b"RSET").startswith(b"250")
+            if rng.random() < 0.1:  # gone in the middle of the next message
+                client.send(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<r@example.org>\r\nDATA\r\n")
+                client.send(b"Subject: lost\r\n\r\nhalf a messa")
+                return
+        assert client.command(b"QUIT").startswith(b"221")
+
+
+def test_many_clients_of_mixed_work_lose_no_message_and_never_hang(
+    server_factory: ServerFactory,
+) -> None:
+    handler = _Mixed()
+    server = server_factory(handler, max_processings=8)
+    accepted: list[bytes] = []
+    failures: list[BaseException] = []
+
+    def run(index: int) -> None:
+        try:
+            _client_run(address_of(server), index, accepted)
+        except BaseException as err:  # reported below, in the test's own thread
+            failures.append(err)
+
+    threads = [start_in_thread(functools.partial(run, i)) for i in range(48)]
+    for thread in threads:
+        thread.join(TIMEOUT * 3)
+    assert not any(t.is_alive() for t in threads), "a client hangs"
+    assert failures == []
+    recorded = sorted(
+        m.data.split(b"\r\n", 1)[0].removeprefix(b"Subject: ") for m in handler.messages
+    )
+    assert recorded == sorted(accepted)  # every 250 was stored, nothing else was
+    assert len(accepted) > 48
