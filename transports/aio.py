@@ -79,12 +79,63 @@ async def _lean_stream(conn: socket.socket, peer: Any, buffer: bytearray | None)
     return accepted(conn, peer)
 
 
+class _Workers:
+    """Runs plain hooks in the server's worker threads and wakes the waiting task when one
+    is done, by the cheapest means of the backend: a portal would start a task for each."""
+
+    def __init__(self, size: int) -> None:
+        self.pool = ThreadPoolExecutor(size, "smtp-proto-hook")
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._trio: Any = None
+        if _on_asyncio():
+            self._loop = asyncio.get_running_loop()
+        else:
+            import trio  # here: trio is an extra
+
+            self._trio = trio
+
+    async def run(self, call: HookCall) -> Outcome:
+        """`call.run()` in a worker thread; its outcome once it returned."""
+        done: list[Outcome] = []
+        if self._loop is not None:
+            loop = self._loop
+            future = loop.create_future()
+
+            def work() -> None:
+                try:
+                    done.append(call.run())
+                finally:
+                    loop.call_soon_threadsafe(_resolve, future)
+
+            self.pool.submit(work)
+            await future
+        else:
+            trio = self._trio
+            event = trio.Event()
+            token = trio.lowlevel.current_trio_token()
+
+            def work() -> None:
+                try:
+                    done.append(call.run())
+                finally:
+                    token.run_sync_soon(event.set)
+
+            self.pool.submit(work)
+            await event.wait()
+        return done[0] if done else Outcome(error=RuntimeError("the hook did not return"))
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
 @dataclass
 class _Running:
     """What exists only while `serve()` runs on a loop."""
 
     portal: BlockingPortal
-    workers: ThreadPoolExecutor
+    workers: _Workers
     stop_requested: anyio.Event = field(default_factory=anyio.Event)
     poke: anyio.Event = field(default_factory=anyio.Event)  # set: the watchdog sweeps now
     served: anyio.Event = field(default_factory=anyio.Event)
@@ -253,12 +304,12 @@ class Server(ServerBase):
         self._loop_thread = threading.get_ident()
         try:
             async with BlockingPortal() as portal:
-                workers = ThreadPoolExecutor(self.options.max_processings, "smtp-proto-hook")
+                workers = _Workers(self.options.max_processings)
                 running = self._running = _Running(portal, workers)
                 try:
                     await self._run_sessions(bound, running, task_status)
                 finally:
-                    workers.shutdown()  # idle by now: every hook has returned
+                    workers.pool.shutdown()  # idle by now: every hook has returned
                     running.served.set()
         finally:
             for _, sock in bound:
@@ -404,23 +455,11 @@ class Server(ServerBase):
     async def run_hook(self, call: HookCall) -> Outcome:
         """Await an `async def` hook, or run a plain one in a worker thread; to its end."""
         # Shielded: a running hook always finishes, so an accepted message is never lost.
+        running = self._running
+        assert running is not None  # noqa: S101 (sessions run inside serve)
         with anyio.CancelScope(shield=True):
-            if call.is_async:
-                return await call.run_async()
-            running = self._running
-            assert running is not None  # noqa: S101 (sessions run inside serve)
-            done = anyio.Event()
-            outcome: list[Outcome] = []
-
-            def work() -> None:
-                try:
-                    outcome.append(call.run())
-                finally:
-                    running.portal.start_task_soon(done.set)
-
-            running.workers.submit(work)
-            await done.wait()
-        return outcome[0] if outcome else Outcome(error=RuntimeError("the hook did not return"))
+            outcome = await (call.run_async() if call.is_async else running.workers.run(call))
+        return outcome  # noqa: RET504 (returned out of the scope, which could swallow)
 
 
 class TrioServer(Server):
