@@ -97,32 +97,27 @@ class _Workers:
     async def run(self, call: HookCall) -> Outcome:
         """`call.run()` in a worker thread; its outcome once it returned."""
         done: list[Outcome] = []
-        if self._loop is not None:
-            loop = self._loop
-            future = loop.create_future()
+        wait, notify = self._signal()
 
-            def work() -> None:
-                try:
-                    done.append(call.run())
-                finally:
-                    loop.call_soon_threadsafe(_resolve, future)
+        def work() -> None:
+            try:
+                done.append(call.run())
+            finally:
+                notify()  # from the worker thread
 
-            self.pool.submit(work)
-            await future
-        else:
-            trio = self._trio
-            event = trio.Event()
-            token = trio.lowlevel.current_trio_token()
-
-            def work() -> None:
-                try:
-                    done.append(call.run())
-                finally:
-                    token.run_sync_soon(event.set)
-
-            self.pool.submit(work)
-            await event.wait()
+        self.pool.submit(work)
+        await wait()
         return done[0] if done else Outcome(error=RuntimeError("the hook did not return"))
+
+    def _signal(self) -> tuple[Callable[[], Awaitable[object]], Callable[[], object]]:
+        """A wait for the loop's task, and what a thread calls to end it."""
+        loop = self._loop
+        if loop is not None:
+            future = loop.create_future()
+            return (lambda: future), (lambda: loop.call_soon_threadsafe(_resolve, future))
+        event = self._trio.Event()
+        token = self._trio.lowlevel.current_trio_token()
+        return event.wait, (lambda: token.run_sync_soon(event.set))
 
 
 def _resolve(future: asyncio.Future[None]) -> None:

@@ -22,7 +22,7 @@ import socket
 import ssl
 import threading
 import time
-from typing import Any, Final
+from typing import Any
 
 from smtp_proto import replies
 from transports import reactor, watch
@@ -36,8 +36,6 @@ from transports.watch import Stopping
 from transports.workers import Workers
 
 log = logging.getLogger("smtp_proto.transports")
-
-_CLIENT: Final = "client"
 
 
 class _Session(BlockingSession):
@@ -316,9 +314,13 @@ class Server(ServerBase):
         return out[sent:]
 
     def _park(self, session: _Session) -> None:
-        assert self._reactor is not None  # noqa: S101 (set by start)
         with self._lock:
             self._parked += 1
+        self._register(session)
+
+    def _register(self, session: _Session) -> None:
+        """Hand a counted-in session to the reactor: from here on the reactor owns it."""
+        assert self._reactor is not None  # noqa: S101 (set by start)
         session.parked = True
         session.thread = None
         self._reactor.add(session.sock.fileno(), functools.partial(self._readable, session))
@@ -358,11 +360,7 @@ class Server(ServerBase):
             with self._lock:
                 self._parked -= 1
             return False
-        session.parked = True
-        session.thread = None
-        assert self._reactor is not None  # noqa: S101 (set by start)
-        # Last: from here on the reactor owns the session.
-        self._reactor.add(session.sock.fileno(), functools.partial(self._readable, session))
+        self._register(session)  # last: the session is the reactor's now
         return True
 
     def _resume(self, session: _Session, step: Step) -> None:
