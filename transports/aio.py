@@ -31,9 +31,10 @@ from transports.aio_session import IO_ERRORS, Session, close
 from transports.aio_stream import ProtocolStream, new_buffer
 from transports.base import ServerBase, refuse
 from transports.lean import LeanStream
-from transports.limits import Slots
+from transports.limits import BUSY, Slots, SlotWaiter
 from transports.listen import Listener, accept_waiting
 from transports.options import STOP_GRACE, STOP_LINGER
+from transports.pump import Pump, RunHook
 from transports.watch import Stopping
 
 log = logging.getLogger("smtp_proto.transports")
@@ -189,7 +190,7 @@ class Server(ServerBase):
         opts = self.options
         self._tick = watch.tick(opts.io_cmd_timeout, opts.io_data_timeout)
         self._sessions: set[Session] = set()
-        self._slots = Slots(self.utilization)
+        self._slots = Slots(self.utilization, self.options.processing_wait)
         self._running: _Running | None = None
         self._thread: threading.Thread | None = None
         self._loop_thread = 0
@@ -299,7 +300,8 @@ class Server(ServerBase):
         self._loop_thread = threading.get_ident()
         try:
             async with BlockingPortal() as portal:
-                workers = _Workers(self.options.max_processings)
+                # As many threads again for disconnect hooks, which take no slot.
+                workers = _Workers(2 * self.options.max_processings)
                 running = self._running = _Running(portal, workers)
                 try:
                     await self._run_sessions(bound, running, task_status)
@@ -362,7 +364,7 @@ class Server(ServerBase):
         running.cut_off.deadline = anyio.current_time() + left + STOP_LINGER
         watch.sweep(list(self._sessions))  # idle sessions end now
         running.poke.set()  # and the watchdog looks again at the grace deadline
-        self._slots.release_all()  # without a slot: they get 421
+        self._slots.close()  # hooks waiting for a slot: 421
 
     # Accepting ------------------------------------------------------------------------------
 
@@ -399,7 +401,6 @@ class Server(ServerBase):
             sessions.start_soon(self._refuse, stream, listener, replies.SHUTTING_DOWN)
         elif self.utilization.admit():
             session = Session(stream, listener, self)
-            self._slots.enter(session)  # here: trio starts tasks in no fixed order
             sessions.start_soon(self._session_main, session, name="smtp-proto session")
         else:
             log.warning("refused a connection on %s: too many connections", listener)
@@ -424,7 +425,6 @@ class Server(ServerBase):
         finally:
             self._sessions.discard(session)
             # Counted out first: a client that saw the close may reconnect at once.
-            self._slots.leave(session)
             self.utilization.leave()
             await close(session.stream)
 
@@ -434,11 +434,6 @@ class Server(ServerBase):
             if failure is not None:
                 log.info("TLS handshake on %s failed: %s", session.listener, failure)
                 return
-        if not session.turn.is_set():  # (a set anyio Event still costs a checkpoint)
-            await session.turn.wait()
-        if not session.has_slot:  # the server stopped while this session was queued
-            await session.send(replies.SHUTTING_DOWN.to_bytes())
-            return
         session.pump = self._open_session(session.listener, *session.addresses())
         await session.drive(session.pump)
 
@@ -447,14 +442,39 @@ class Server(ServerBase):
         """The server's stop, as its sessions see it."""
         return self._stop_state
 
-    async def run_hook(self, call: HookCall) -> Outcome:
-        """Await an `async def` hook, or run a plain one in a worker thread; to its end."""
-        # Shielded: a running hook always finishes, so an accepted message is never lost.
+    async def run_hook(self, pump: Pump, step: RunHook) -> None:
+        """Await an `async def` hook, or run a plain one in a worker thread, to its end and
+        holding a processing slot when it needs one; hand its outcome to `pump`."""
+        slots = self._slots
+        if step.slot and not await self._wait_for_slot(slots):
+            pump.no_slot(replies.SHUTTING_DOWN if slots.closed else BUSY)
+            return
         running = self._running
         assert running is not None  # noqa: S101 (sessions run inside serve)
-        with anyio.CancelScope(shield=True):
-            outcome = await (call.run_async() if call.is_async else running.workers.run(call))
-        return outcome  # noqa: RET504 (returned out of the scope, which could swallow)
+        call = step.call
+        try:
+            # Shielded: a running hook always finishes, so an accepted message is never lost.
+            with anyio.CancelScope(shield=True):
+                outcome = await (call.run_async() if call.is_async else running.workers.run(call))
+        finally:
+            if step.slot:
+                slots.leave()
+        pump.hook_done(outcome)
+
+    @staticmethod
+    async def _wait_for_slot(slots: Slots) -> bool:
+        """Take a processing slot, waiting at most `slots.wait`; whether one was given."""
+        waiter = slots.enter(lambda: SlotWaiter(anyio.Event()))
+        if waiter is None:
+            return True
+        try:
+            with anyio.move_on_after(slots.wait):
+                await waiter.turn.wait()
+        except BaseException:  # cancelled: a slot given meanwhile goes back
+            if slots.settle(waiter):
+                slots.leave()
+            raise
+        return slots.settle(waiter)
 
 
 class TrioServer(Server):

@@ -20,7 +20,6 @@ import anyio
 from anyio.abc import ByteStream
 from anyio.streams.tls import TLSStream
 
-from smtp_proto.handler import HookCall, Outcome
 from transports.aio_stream import ProtocolStream
 from transports.lean import LeanStream
 from transports.listen import Listener, fixed_local_address
@@ -51,8 +50,9 @@ class Host(Protocol):
     def stop_state(self) -> Stopping:
         """The server's stop, as its sessions see it."""
 
-    async def run_hook(self, call: HookCall) -> Outcome:
-        """Run a hook to the end, even when the session is cancelled meanwhile."""
+    async def run_hook(self, pump: Pump, step: RunHook) -> None:
+        """Run the step's hook to its end (even when the session is cancelled meanwhile),
+        holding a processing slot when it needs one, and hand its outcome to `pump`."""
 
 
 class Session(Watched):
@@ -72,8 +72,6 @@ class Session(Watched):
         self.listener = listener
         self.host = host
         self.broken = False  # a send failed: nothing more is written, reads see EOF
-        self.turn = anyio.Event()  # set when a processing slot is given, or at stop
-        self.has_slot = False
         opts = host.options
         self._io_limit = max(opts.io_cmd_timeout, opts.io_data_timeout)
 
@@ -99,7 +97,7 @@ class Session(Watched):
             if step is None:
                 step = pump.next_step()
             if isinstance(step, RunHook):
-                pump.hook_done(await self.host.run_hook(step.call))
+                await self.host.run_hook(pump, step)
                 step = None
                 continue
             await self.send(step.out)

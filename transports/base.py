@@ -28,6 +28,7 @@ from transports.options import (
     DEFAULT_PORTS,
     IO_CMD_TIMEOUT,
     IO_DATA_TIMEOUT,
+    PROCESSING_WAIT,
     STOP_GRACE,
     TLS_HANDSHAKE_TIMEOUT,
     ServerOptions,
@@ -41,10 +42,12 @@ log = logging.getLogger("smtp_proto.transports")
 class ServerBase:
     """An SMTP server for `handler` on the listeners `ports` x `hosts` (see `listen.pair`).
 
-    `max_processings` sessions run at once, the rest wait for a slot before their
-    greeting; `max_connections` (None: unlimited) open connections at most, the next gets
-    421 4.3.2. The keyword options are those of `ServerOptions`. Raises `ValueError` for
-    bad options and `TypeError` for a handler the engine cannot run.
+    `max_processings` hooks run at once (a session holds a slot only while one of its
+    hooks runs, never while it waits for its client), the rest wait up to
+    `processing_wait` seconds, then 421 4.3.2; `max_connections` (None: unlimited) open
+    connections at most, the next gets 421 4.3.2. The keyword options are those of
+    `ServerOptions`. Raises `ValueError` for bad options and `TypeError` for a handler the
+    engine cannot run.
     """
 
     engine: ClassVar[str] = ""
@@ -69,6 +72,7 @@ class ServerBase:
         io_cmd_timeout: float = IO_CMD_TIMEOUT,
         io_data_timeout: float = IO_DATA_TIMEOUT,
         tls_handshake_timeout: float = TLS_HANDSHAKE_TIMEOUT,
+        processing_wait: float = PROCESSING_WAIT,
     ) -> None:
         self.options = ServerOptions(
             ports=str(ports),
@@ -86,6 +90,7 @@ class ServerBase:
             io_cmd_timeout=io_cmd_timeout,
             io_data_timeout=io_data_timeout,
             tls_handshake_timeout=tls_handshake_timeout,
+            processing_wait=processing_wait,
         )
         if handler.async_hooks and not self.allows_async_hooks:
             names = ", ".join(sorted(handler.async_hooks))
@@ -156,7 +161,7 @@ class ServerBase:
 
     @property
     def processings(self) -> int:
-        """Sessions being processed now."""
+        """Hooks running now, each holding a processing slot."""
         return self.utilization.processings
 
     def _bind_all(self) -> list[tuple[listen.Listener, socket.socket]]:

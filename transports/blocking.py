@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import math
 import socket
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, ClassVar
 
+from smtp_proto import replies
+from transports.limits import BUSY, Slots, SlotWaiter
 from transports.listen import Listener, fixed_local_address
 from transports.pump import READ_SIZE, Finish, Pump, Receive, RunHook, StartTls, Step
 from transports.watch import Stopping, Watched
@@ -22,16 +25,17 @@ class BlockingSession(Watched):
     """One accepted connection of a blocking engine (`sock` is replaced by STARTTLS)."""
 
     socket_class: ClassVar[Any] = socket.socket  # stdlib or gevent
+    event_class: ClassVar[Any] = threading.Event  # stdlib or gevent
 
     def __init__(
-        self, sock: Any, listener: Listener, stopping: Stopping, remote: Any = None
+        self, sock: Any, listener: Listener, stopping: Stopping, slots: Slots, remote: Any = None
     ) -> None:
         super().__init__(stopping)
         self.sock = sock
         self.listener = listener
+        self.slots = slots
         self.remote = remote  # the client's address as accept() gave it
         self.broken = False  # a send failed: nothing more is written, reads see EOF
-        self.has_slot = False
 
     def addresses(self) -> tuple[Any, Any]:
         """(local, remote) socket addresses, asking the socket only what accept() did not
@@ -76,6 +80,24 @@ class BlockingSession(Watched):
         finally:
             self.send_by = math.inf
 
+    def run_hook(self, pump: Pump, step: RunHook) -> None:
+        """Run the step's hook here, holding a processing slot when it needs one."""
+        if not step.slot:
+            pump.hook_done(step.call.run())
+            return
+        slots = self.slots
+        waiter = slots.enter(lambda: SlotWaiter(self.event_class()))
+        if waiter is not None:
+            waiter.turn.wait(slots.wait)
+            if not slots.settle(waiter):
+                pump.no_slot(replies.SHUTTING_DOWN if slots.closed else BUSY)
+                return
+        try:
+            outcome = step.call.run()
+        finally:
+            slots.leave()
+        pump.hook_done(outcome)
+
     def drive(
         self,
         pump: Pump,
@@ -94,7 +116,7 @@ class BlockingSession(Watched):
             if step is None:
                 step = pump.next_step()
             if isinstance(step, RunHook):
-                pump.hook_done(step.call.run())
+                self.run_hook(pump, step)
                 step = None
                 continue
             self.send(step.out, send_limit)

@@ -37,13 +37,10 @@ _GreenSslSocket: Final[Any] = gevent.ssl.SSLSocket
 
 
 class _Session(BlockingSession):
-    """One accepted connection; `turn` is set when a processing slot is given, or at stop."""
+    """One accepted connection, served in a greenlet of its own."""
 
     socket_class = _GreenSocket
-
-    def __init__(self, sock: Any, listener: Listener, stopping: Stopping, remote: Any) -> None:
-        super().__init__(sock, listener, stopping, remote)
-        self.turn = gevent.event.Event()
+    event_class = gevent.event.Event
 
 
 class Server(ServerBase):
@@ -61,7 +58,7 @@ class Server(ServerBase):
         self._stopping = threading.Event()
         self._stopped = threading.Event()
         self._sessions: dict[_Session, Any] = {}  # session -> its greenlet
-        self._slots = Slots(self.utilization)
+        self._slots = Slots(self.utilization, self.options.processing_wait)
         self._thread: threading.Thread | None = None
         self._wake: tuple[socket.socket, socket.socket] | None = None  # stop() writes a byte
         opts = self.options
@@ -144,7 +141,7 @@ class Server(ServerBase):
             watch.sweep(list(self._sessions))
 
     def _wind_down(self) -> None:
-        self._slots.release_all()  # without a slot: they get 421
+        self._slots.close()  # hooks waiting for a slot: 421
         greenlets = list(self._sessions.values())
         left = self._stop.deadline + STOP_LINGER - time.monotonic()
         gevent.joinall(greenlets, timeout=max(0.0, left))
@@ -199,8 +196,7 @@ class Server(ServerBase):
             log.warning("refused a connection on %s: too many connections", listener)
             refuse(sock, listener, replies.TOO_BUSY)
         else:
-            session = _Session(sock, listener, self._stop, remote)
-            self._slots.enter(session)
+            session = _Session(sock, listener, self._stop, self._slots, remote)
             self._sessions[session] = gevent.spawn(self._session_main, session)
 
     # Sessions -------------------------------------------------------------------------------
@@ -212,7 +208,6 @@ class Server(ServerBase):
             log.exception("session on %s failed", session.listener)
         finally:
             # Counted out before the close, so a client that sees the close can reconnect.
-            self._slots.leave(session)
             self.utilization.leave()
             session.sock.close()
             del self._sessions[session]
@@ -225,10 +220,6 @@ class Server(ServerBase):
             if failure is not None:
                 log.info("TLS handshake on %s failed: %s", session.listener, failure)
                 return
-        session.turn.wait()
-        if not session.has_slot:  # the server stopped while this session was queued
-            session.send(replies.SHUTTING_DOWN.to_bytes(), self._io_limit)
-            return
         session.pump = self._open_session(session.listener, *session.addresses())
         session.drive(session.pump, lambda: self._handshake(session), self._io_limit)
 

@@ -1,8 +1,8 @@
 """Counting connections and processings (the seed's utilization), shared by every engine.
 
-Only counts and admits; waiting for a free processing slot is each engine's business.
-The lock is held for a few instructions and never across a wait, so greenlets and event
-loops may use it too.
+Only counts, admits and queues; each engine waits for a processing slot its own way.
+The locks are held for a few instructions and never across a wait, so greenlets and event
+loops may use them too.
 """
 
 from __future__ import annotations
@@ -10,15 +10,21 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections import deque
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Any, Final, Protocol, TypeVar
+
+from smtp_proto.replies import Reply
+
+# A hook found no processing slot within the wait: the session ends, to be tried again.
+BUSY: Final = Reply(421, ("Server busy, try again later",), (4, 3, 2))
 
 
 class Utilization:
     """Open connections and sessions being processed, against their limits.
 
     `max_connections` None means unlimited; a connection beyond it is refused with
-    421 4.3.2 by the engine. `max_processings` bounds sessions processed at once; the
-    rest wait for a slot before their greeting.
+    421 4.3.2 by the engine. `max_processings` bounds the hooks that run at once (see
+    `Slots`).
     """
 
     def __init__(self, max_connections: int | None, max_processings: int) -> None:
@@ -35,7 +41,7 @@ class Utilization:
 
     @property
     def processings(self) -> int:
-        """Sessions holding a processing slot now."""
+        """Hooks holding a processing slot now."""
         return self._processings
 
     def admit(self) -> bool:
@@ -66,48 +72,72 @@ class Utilization:
 
 
 class Waiter(Protocol):
-    """A session as the slot queue sees it: whether it holds a slot, and its turn signal."""
+    """A hook waiting for a processing slot: whether it got one, and its turn signal."""
 
     has_slot: bool
 
     @property
     def turn(self) -> Any:
-        """An event whose `set()` lets the session go on (threading, gevent or anyio)."""
+        """An event whose `set()` ends the wait (threading, gevent or anyio)."""
+
+
+class SlotWaiter:
+    """A plain `Waiter` around the engine's event."""
+
+    __slots__ = ("has_slot", "turn")
+
+    def __init__(self, turn: Any) -> None:
+        self.has_slot = False
+        self.turn = turn
+
+
+W = TypeVar("W", bound=Waiter)
 
 
 class Slots:
-    """Processing slots handed out in accept order, so no client is starved by later ones.
+    """Processing slots, held while a hook runs, handed out in request order.
 
-    `enter` gives a new session a slot or queues it; `leave` passes an ended session's
-    slot to the first one queued; `release_all` lets every queued session go on without
-    one (a stopping server answers them 421). A session goes on once its `turn` is set.
-    The lock is held for a few instructions and never across a wait.
+    A slot bounds the application's work, not the connections: a session holds one only
+    while one of its hooks runs, never while it waits for its client, so no number of
+    idle or slow clients keeps another session's hooks from running. `enter` takes a free
+    slot at once (None) or queues a waiter made by `waiter`; the engine waits for its turn
+    at most `wait` seconds, then asks `settle` whether it got the slot. `leave` gives a
+    slot to the first waiter or back. Once `close`d (the server stops) nothing is queued
+    any more and every waiter's turn ends without a slot. The lock is held for a few
+    instructions and never across a wait.
     """
 
-    def __init__(self, utilization: Utilization) -> None:
+    def __init__(self, utilization: Utilization, wait: float) -> None:
+        self.wait = wait
+        self.closed = False
         self._utilization = utilization
         self._queue: deque[Waiter] = deque()
         self._lock = threading.Lock()
 
-    def enter(self, session: Waiter, *, stopping: bool = False) -> None:
-        """A new session: a slot now, or a place in the queue (none while stopping)."""
+    def enter(self, waiter: Callable[[], W]) -> W | None:
+        """Take a slot (None), or queue a new waiter and return it to wait on."""
         with self._lock:
-            if stopping:
-                session.turn.set()  # without a slot: it gets 421
-            elif not self._queue and self._utilization.try_process():
-                session.has_slot = True
-                session.turn.set()
+            if not self._queue and self._utilization.try_process():
+                return None
+            made = waiter()
+            if self.closed:
+                made.turn.set()  # no slot now, and none to wait for
             else:
-                self._queue.append(session)
+                self._queue.append(made)
+            return made
 
-    def leave(self, session: Waiter) -> None:
-        """The session has ended: its slot goes to the first queued session, if any."""
+    def settle(self, waiter: Waiter) -> bool:
+        """After the wait: whether `waiter` holds a slot (then `leave` it after the hook);
+        one that waited in vain leaves the queue."""
         with self._lock:
-            if not session.has_slot:
+            if not waiter.has_slot:
                 with contextlib.suppress(ValueError):
-                    self._queue.remove(session)
-                return
-            session.has_slot = False
+                    self._queue.remove(waiter)
+            return waiter.has_slot
+
+    def leave(self) -> None:
+        """A hook has ended: its slot goes to the first waiter, if any."""
+        with self._lock:
             if self._queue:
                 successor = self._queue.popleft()
                 successor.has_slot = True
@@ -115,8 +145,9 @@ class Slots:
             else:
                 self._utilization.done_processing()
 
-    def release_all(self) -> None:
-        """Let every queued session go on without a slot (the server is stopping)."""
+    def close(self) -> None:
+        """The server is stopping: every waiter goes on without a slot, none queues again."""
         with self._lock:
+            self.closed = True
             while self._queue:
                 self._queue.popleft().turn.set()

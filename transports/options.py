@@ -23,6 +23,8 @@ DEFAULT_MAX_PROCESSINGS: Final = 4
 IO_CMD_TIMEOUT: Final = 300.0  # RFC 5321 4.5.3.2.7: at least 5 minutes for a command
 IO_DATA_TIMEOUT: Final = 300.0  # per wait for message text, RFC 5321 4.5.3.2.5-6
 TLS_HANDSHAKE_TIMEOUT: Final = 60.0
+# How long a hook waits for a processing slot before its session gets 421 4.3.2.
+PROCESSING_WAIT: Final = 30.0
 STOP_GRACE: Final = 30.0
 # After the grace period, sessions get this long to send their 421 before they are cut off
 # (a client that stops reading must not hold the stop forever).
@@ -37,7 +39,8 @@ class ServerOptions:
     (STARTTLS on the plain listeners). `tls_implicit_ports` uses the ports grammar for
     implicit-TLS (SMTPS) listeners on the same hosts. Time-outs are seconds: the command
     time-out bounds the wait for each complete command line, the data time-out each wait
-    for message text.
+    for message text. `max_processings` hooks run at once; a hook waits at most
+    `processing_wait` seconds for a slot, then its session gets 421 4.3.2.
     """
 
     ports: str = DEFAULT_PORTS
@@ -55,6 +58,7 @@ class ServerOptions:
     io_cmd_timeout: float = IO_CMD_TIMEOUT
     io_data_timeout: float = IO_DATA_TIMEOUT
     tls_handshake_timeout: float = TLS_HANDSHAKE_TIMEOUT
+    processing_wait: float = PROCESSING_WAIT
 
     def __post_init__(self) -> None:
         listen.pair(self.ports, self.hosts)  # syntax only; names resolve at start
@@ -64,7 +68,12 @@ class ServerOptions:
             raise ValueError("max_processings must be at least 1")
         if self.max_connections is not None and self.max_connections < 1:
             raise ValueError("max_connections must be at least 1 (None: unlimited)")
-        for name in ("io_cmd_timeout", "io_data_timeout", "tls_handshake_timeout"):
+        for name in (
+            "io_cmd_timeout",
+            "io_data_timeout",
+            "tls_handshake_timeout",
+            "processing_wait",
+        ):
             value = getattr(self, name)
             if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
                 raise ValueError(f"{name} must be a positive number of seconds")

@@ -18,6 +18,7 @@ from smtp_proto import replies
 from smtp_proto.connection import ServerConnection
 from smtp_proto.events import NEED_DATA, PAUSED, BeginTls, ConnectionClosed, Event
 from smtp_proto.handler import HookCall, Outcome
+from smtp_proto.replies import Reply
 from smtp_proto.session import SessionDriver
 from smtp_proto.state import State
 
@@ -54,9 +55,15 @@ class StartTls(_Sending):
 
 @dataclass(frozen=True, slots=True)
 class RunHook:
-    """Run `call` (in place, in a worker or awaited) and hand its outcome to `hook_done()`."""
+    """Run `call` (in place, in a worker or awaited) and hand its outcome to `hook_done()`.
+
+    With `slot`, the hook runs holding a processing slot (`transports.limits.Slots`); when
+    none comes in time, `no_slot()` ends the session instead. The disconnect hook takes
+    none: it ends what the connect hook began, and must run.
+    """
 
     call: HookCall
+    slot: bool = True
 
 
 class Finish(_Sending):
@@ -126,11 +133,14 @@ class Pump:
             if kind is BeginTls:
                 return StartTls(conn.data_to_send())
             call = step(event)  # applied at once when no hook is due
-            if call is not None:
+            if kind is ConnectionClosed:
+                if call is not None:
+                    self._pending = event
+                    return RunHook(call, slot=False)
+                self._finished = True
+            elif call is not None:
                 self._pending = event
                 return RunHook(call)
-            if kind is ConnectionClosed:
-                self._finished = True
         return Finish(conn.data_to_send())
 
     def hook_done(self, outcome: Outcome) -> None:
@@ -139,6 +149,15 @@ class Pump:
         if event is None:
             raise RuntimeError("no hook is running")
         self._apply(event, outcome)
+
+    def no_slot(self, reply: Reply) -> None:
+        """No processing slot came for the last `RunHook` step's hook: it is not run, the
+        session answers `reply` (421) and closes. Nothing was accepted, so nothing is lost."""
+        event, self._pending = self._pending, None
+        if event is None:
+            raise RuntimeError("no hook is waiting")
+        self.driver.log(logging.INFO, f"no processing slot for {type(event).__name__}")
+        self.conn.abort(reply)
 
     def _apply(self, event: Event, outcome: Outcome | None) -> None:
         self.driver.apply(event, outcome)

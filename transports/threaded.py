@@ -4,8 +4,8 @@ The reactor thread (`transports.reactor`) accepts, and holds every plain-socket 
 that waits for its client: it reads what comes and runs the session's steps itself while
 they only answer and wait again. Any other step (a hook to run, STARTTLS, a reply the
 socket's buffer cannot take at once) goes to a session thread, which runs it with
-blocking calls and parks the session again at its next wait; TLS sessions and sessions
-queued for a processing slot keep their thread. Hooks therefore always run
+blocking calls and parks the session again at its next wait; TLS sessions keep their
+thread. A hook waits for its processing slot in that thread. Hooks therefore always run
 in a session thread, never in the reactor, so `async def` hooks are refused at
 construction. Session threads are reused (`transports.workers`); reads have no time-out:
 a watchdog thread ends waits that are over (`transports.watch`). Without epoll (not
@@ -39,13 +39,12 @@ log = logging.getLogger("smtp_proto.transports")
 
 
 class _Session(BlockingSession):
-    """One accepted connection; `turn` is set when a processing slot is given, or at stop."""
+    """One accepted connection, in a session thread or parked in the reactor."""
 
     def __init__(
-        self, sock: socket.socket, listener: Listener, stopping: Stopping, remote: Any
+        self, sock: socket.socket, listener: Listener, stopping: Stopping, slots: Slots, remote: Any
     ) -> None:
-        super().__init__(sock, listener, stopping, remote)
-        self.turn = threading.Event()
+        super().__init__(sock, listener, stopping, slots, remote)
         self.done = threading.Event()  # the session has ended and its socket is closed
         self.thread: threading.Thread | None = None  # the worker running it, if any
         self.parked = False  # in the reactor, waiting for the client
@@ -55,8 +54,8 @@ class Server(ServerBase):
     """The threaded SMTP server; see `ServerBase` for the arguments.
 
     `start()` binds every listener or raises (`OSError`, `ValueError` for a duplicate
-    address); `stop(grace)` stops accepting, closes idle sessions and queued ones with
-    421 4.3.2 at once, lets the others finish for `grace` seconds, then sends them
+    address); `stop(grace)` stops accepting, closes idle sessions and hooks waiting for a
+    slot with 421 4.3.2 at once, lets the others finish for `grace` seconds, then sends them
     421 4.3.2 and closes. Use as a context manager to start and stop.
     """
 
@@ -64,7 +63,7 @@ class Server(ServerBase):
 
     def _init_engine(self) -> None:
         self._lock = threading.Lock()
-        self._slots = Slots(self.utilization)
+        self._slots = Slots(self.utilization, self.options.processing_wait)
         self._started = False
         self._stopping = threading.Event()
         self._stopped = threading.Event()
@@ -126,7 +125,7 @@ class Server(ServerBase):
         self._reactor.wake()  # it closes the listeners
         self._poke.set()  # idle sessions end now
         self._unbound.wait()
-        self._slots.release_all()  # with nothing accepted any more; they get 421
+        self._slots.close()  # hooks waiting for a slot: 421
         self._join_sessions()
         self._workers.close()
         self._workers.join()
@@ -229,13 +228,12 @@ class Server(ServerBase):
             log.warning("refused a connection on %s: too many connections", listener)
             refuse(sock, listener, replies.TOO_BUSY)
             return
-        session = _Session(sock, listener, self._stop, remote)
+        session = _Session(sock, listener, self._stop, self._slots, remote)
         with self._lock:
             self._sessions.add(session)
-        self._slots.enter(session)
-        if session.has_slot and self._parking and not listener.tls:
+        if self._parking and not listener.tls:
             self._begin_here(session)
-        else:  # a TLS handshake or a wait for a slot: in a thread of its own
+        else:  # a TLS handshake: in a thread of its own
             self._workers.run(functools.partial(self._session_main, session))
 
     def _begin_here(self, session: _Session) -> None:
@@ -386,7 +384,6 @@ class Server(ServerBase):
         """The session is over: count it out, close its socket."""
         self._unpark(session)
         # Counted out before the close, so a client that sees the close can reconnect.
-        self._slots.leave(session)
         self.utilization.leave()
         session.sock.close()
         with self._lock:
@@ -402,10 +399,6 @@ class Server(ServerBase):
             if failure is not None:
                 log.info("TLS handshake on %s failed: %s", session.listener, failure)
                 return False
-        session.turn.wait()
-        if not session.has_slot:  # the server stopped while this session was queued
-            session.send(replies.SHUTTING_DOWN.to_bytes(), self._io_limit)
-            return False
         session.pump = self._open_session(session.listener, *session.addresses())
         return self._drive(session, None)
 

@@ -232,33 +232,3 @@ def test_never_a_250_without_delivery_when_stopping_mid_data(
     assert first_replies[0] == ACCEPTED
     assert first_replies[-1] == SHUTTING_DOWN
     assert first_replies.count(ACCEPTED) == len(handler.messages)
-
-
-class Gated(Recorder):
-    def __init__(self) -> None:
-        super().__init__()
-        self.gate = Gate()
-
-    def on_helo_event(self, ctx: Context, helo: str) -> None:
-        self.gate.wait()
-
-
-def test_a_queued_session_gets_421_when_the_server_stops(
-    server_factory: ServerFactory, clients: list[RawClient]
-) -> None:
-    handler = Gated()
-    server = server_factory(handler, max_processings=1)
-    busy = RawClient(address_of(server))
-    clients.append(busy)
-    busy.reply()
-    busy.send(b"EHLO busy.example.test\r\n")
-    assert handler.gate.reached()
-    queued = RawClient(address_of(server))
-    clients.append(queued)
-    stopper = start_in_thread(lambda: server.stop(grace=5.0))
-    assert queued.reply() == SHUTTING_DOWN
-    assert queued.closed()
-    handler.gate.released.set()
-    assert busy.code() == 250
-    assert busy.reply() == SHUTTING_DOWN
-    stopper.join()

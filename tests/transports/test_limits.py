@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import itertools
 import socket
 import struct
 import time
 
 import pytest
 
-from smtp_proto.context import Context
 from tests.transports.transport_support import (
     TIMEOUT,
-    Gate,
     RawClient,
     Recorder,
     ServerFactory,
@@ -52,65 +49,6 @@ def test_too_busy_on_an_implicit_tls_port_closes_without_plain_text(
     extra = RawClient(address_of(server, tls=True))
     clients.append(extra)
     assert extra.closed()  # a TLS client would take a plain 421 for a broken handshake
-
-
-class HeloGate(Recorder):
-    """Holds every EHLO in its hook until the gate opens."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.gate = Gate()
-
-    def on_helo_event(self, ctx: Context, helo: str) -> None:
-        self.gate.wait()
-
-
-def no_greeting_within(client: RawClient, seconds: float) -> bool:
-    client.sock.settimeout(seconds)
-    try:
-        client.line()
-    except TimeoutError:
-        return True
-    finally:
-        client.sock.settimeout(10.0)
-    return False
-
-
-@pytest.mark.parametrize("limit", [1, 2])
-def test_max_processings_queues_the_next_session(
-    server_factory: ServerFactory, clients: list[RawClient], limit: int
-) -> None:
-    handler = HeloGate()
-    server = server_factory(handler, max_processings=limit)
-    address = address_of(server)
-    for _ in range(limit):  # each takes a processing slot and holds it in on_helo_event
-        client = RawClient(address)
-        clients.append(client)
-        assert client.reply() == GREETING
-        client.send(b"EHLO busy.example.test\r\n")
-        assert handler.gate.reached()
-    queued = RawClient(address)
-    clients.append(queued)
-    assert no_greeting_within(queued, 0.5)
-    assert server.processings == limit
-    assert server.connections == limit + 1
-    handler.gate.released.set()
-    assert clients[0].code() == 250
-    clients[0].command(b"QUIT")
-    assert queued.reply() == GREETING  # the freed slot goes to the queued session
-    assert queued.command(b"EHLO late.example.test").startswith(b"250-localhost")
-
-
-def test_queued_sessions_get_their_slots_in_connection_order(
-    server_factory: ServerFactory, clients: list[RawClient]
-) -> None:
-    server = server_factory(Recorder(), max_processings=1)
-    clients += [RawClient(address_of(server)) for _ in range(6)]
-    assert clients[0].reply() == GREETING
-    for previous, client in itertools.pairwise(clients):
-        previous.command(b"QUIT")  # frees the one slot: the next in line must get it
-        assert client.reply() == GREETING
-    clients[-1].command(b"QUIT")
 
 
 def test_command_time_out_before_ehlo(
