@@ -73,6 +73,7 @@ class ServerBase:
         io_data_timeout: float = IO_DATA_TIMEOUT,
         tls_handshake_timeout: float = TLS_HANDSHAKE_TIMEOUT,
         processing_wait: float = PROCESSING_WAIT,
+        backlog: int | None = None,
     ) -> None:
         self.options = ServerOptions(
             ports=str(ports),
@@ -91,6 +92,7 @@ class ServerBase:
             io_data_timeout=io_data_timeout,
             tls_handshake_timeout=tls_handshake_timeout,
             processing_wait=processing_wait,
+            backlog=backlog,
         )
         if handler.async_hooks and not self.allows_async_hooks:
             names = ", ".join(sorted(handler.async_hooks))
@@ -169,7 +171,7 @@ class ServerBase:
         bound: list[tuple[listen.Listener, socket.socket]] = []
         try:
             for listener in self.options.listeners():
-                sock = listen.bind(listener)
+                sock = listen.bind(listener, self.options.backlog)
                 bound.append((listen.bound(listener, sock), sock))
             if self.options.uses_tls:
                 self._tls = self._tls_setup([item for item, _ in bound])

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Final
 
 WILDCARD: Final = "*"
-BACKLOG: Final = 128
+_SOMAXCONN: Final = Path("/proc/sys/net/core/somaxconn")
 _SIOCGIFADDR: Final = 0x8915  # Linux ioctl: an interface's IPv4 address
 _IF_INET6: Final = Path("/proc/net/if_inet6")
 
@@ -205,8 +205,20 @@ def _ipv6_interface_addresses() -> Iterator[str]:
             yield address.compressed
 
 
-def bind(listener: Listener) -> socket.socket:
-    """A listening socket for `listener`; raises `OSError` (e.g. the port is taken)."""
+def os_backlog() -> int:
+    """The largest listen backlog the system grants (Linux: net.core.somaxconn).
+
+    A burst of clients beyond the backlog overflows it: the kernel drops their handshakes
+    or completes them by SYN cookie, and such clients may wait for a greeting forever.
+    """
+    with contextlib.suppress(OSError, ValueError):
+        return max(socket.SOMAXCONN, int(_SOMAXCONN.read_text()))
+    return socket.SOMAXCONN
+
+
+def bind(listener: Listener, backlog: int | None = None) -> socket.socket:
+    """A listening socket for `listener` with `backlog` (None: the system's largest);
+    raises `OSError` (e.g. the port is taken)."""
     infos = socket.getaddrinfo(
         listener.host,
         listener.port,
@@ -224,7 +236,7 @@ def bind(listener: Listener) -> socket.socket:
             # "::" and "0.0.0.0" are separate listeners, each on its own family.
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         sock.bind(sockaddr)
-        sock.listen(BACKLOG)
+        sock.listen(os_backlog() if backlog is None else backlog)
     except OSError as err:
         sock.close()
         raise OSError(err.errno, f"cannot listen on {listener}: {err.strerror}") from err

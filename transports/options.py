@@ -40,7 +40,9 @@ class ServerOptions:
     implicit-TLS (SMTPS) listeners on the same hosts. Time-outs are seconds: the command
     time-out bounds the wait for each complete command line, the data time-out each wait
     for message text. `max_processings` hooks run at once; a hook waits at most
-    `processing_wait` seconds for a slot, then its session gets 421 4.3.2.
+    `processing_wait` seconds for a slot, then its session gets 421 4.3.2. `backlog` is
+    each listener's queue of connections not yet accepted (None: the system's largest, so
+    a burst of clients is not dropped).
     """
 
     ports: str = DEFAULT_PORTS
@@ -59,6 +61,7 @@ class ServerOptions:
     io_data_timeout: float = IO_DATA_TIMEOUT
     tls_handshake_timeout: float = TLS_HANDSHAKE_TIMEOUT
     processing_wait: float = PROCESSING_WAIT
+    backlog: int | None = None
 
     def __post_init__(self) -> None:
         listen.pair(self.ports, self.hosts)  # syntax only; names resolve at start
@@ -66,6 +69,8 @@ class ServerOptions:
             listen.pair(self.tls_implicit_ports, self.hosts)
         if self.max_processings < 1:
             raise ValueError("max_processings must be at least 1")
+        if self.backlog is not None and self.backlog < 1:
+            raise ValueError("backlog must be at least 1 (None: the system's largest)")
         if self.max_connections is not None and self.max_connections < 1:
             raise ValueError("max_connections must be at least 1 (None: unlimited)")
         for name in (

@@ -36,6 +36,7 @@ from transports.watch import Stopping
 from transports.workers import Workers
 
 log = logging.getLogger("smtp_proto.transports")
+_ACCEPT_BATCH = 64
 
 
 class _Session(BlockingSession):
@@ -213,14 +214,22 @@ class Server(ServerBase):
             return True
 
     def _accept(self, server_sock: socket.socket, listener: Listener) -> None:
-        try:
-            sock, remote = server_sock.accept()
-        except (BlockingIOError, InterruptedError, ConnectionAbortedError):
-            return
-        except OSError as err:  # e.g. out of file descriptors: back off a moment
-            log.error("accept on %s failed: %s", listener, err)
-            self._stopping.wait(0.1)
-            return
+        """Accept what waits, up to a batch: a burst is taken in few wake-ups, while the
+        sessions that are parked here still get their turn between batches."""
+        for _ in range(_ACCEPT_BATCH):
+            try:
+                sock, remote = server_sock.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except ConnectionAbortedError:
+                continue
+            except OSError as err:  # e.g. out of file descriptors: back off a moment
+                log.error("accept on %s failed: %s", listener, err)
+                self._stopping.wait(0.1)
+                return
+            self._admit(sock, remote, listener)
+
+    def _admit(self, sock: socket.socket, remote: Any, listener: Listener) -> None:
         if self._stopping.is_set():
             refuse(sock, listener, replies.SHUTTING_DOWN)
             return

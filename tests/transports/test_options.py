@@ -37,6 +37,8 @@ def test_defaults_follow_the_seed_and_rfc() -> None:
         ({"io_data_timeout": -1.0}, "io_data_timeout must be a positive"),
         ({"tls_handshake_timeout": math.inf}, "tls_handshake_timeout must be a positive"),
         ({"io_cmd_timeout": math.nan}, "io_cmd_timeout must be a positive"),
+        ({"processing_wait": 0}, "processing_wait must be a positive"),
+        ({"backlog": 0}, "backlog must be at least 1"),
         ({"tls_key_path": "key.pem"}, "tls_key_path needs tls_cert_path"),
         ({"tls_cert_san": "a.example"}, "sequence of names"),
     ],
