@@ -23,7 +23,13 @@ from smtp_proto.errors import Smtpd535Error
 from smtp_proto.handlers.maildir import MaildirHandler
 from transports.base import ServerBase
 from transports.engines import ENGINES, server_class
-from transports.options import ServerOptions
+from transports.options import (
+    IO_CMD_TIMEOUT,
+    IO_DATA_TIMEOUT,
+    PROCESSING_WAIT,
+    TLS_HANDSHAKE_TIMEOUT,
+    ServerOptions,
+)
 
 PROG: Final = "smtp-proto"
 TRANSPORTS: Final = ENGINES
@@ -33,6 +39,8 @@ TLS_MODES: Final = {
     "optional": TlsMode.OPTIONAL,
     "required": TlsMode.REQUIRED,
 }
+# Hooks (here: writing a file) at once; more than a pool of senders keeps busy.
+SERVE_PROCESSINGS: Final = 32
 LOG_FORMAT: Final = "%(asctime)s %(levelname)s %(message)s"
 
 log = logging.getLogger("smtp_proto.transports")
@@ -116,7 +124,38 @@ def _serve_options(p: argparse.ArgumentParser) -> None:
     auth.add_argument("--auth-required", action="store_true", help="MAIL needs AUTH first")
     limits = p.add_argument_group("limits")
     limits.add_argument("--max-connections", type=int, help="default unlimited")
-    limits.add_argument("--max-processings", type=int, default=4, help="default 4")
+    limits.add_argument(
+        "--max-processings",
+        type=int,
+        default=SERVE_PROCESSINGS,
+        help=f"hooks run at once (a silent client holds none); default {SERVE_PROCESSINGS}",
+    )
+    limits.add_argument(
+        "--processing-wait",
+        type=float,
+        default=PROCESSING_WAIT,
+        metavar="SECONDS",
+        help=f"wait for a free slot, then 421; default {PROCESSING_WAIT:g}",
+    )
+    timeouts = p.add_argument_group("time-outs (seconds)")
+    timeouts.add_argument(
+        "--cmd-timeout",
+        type=float,
+        default=IO_CMD_TIMEOUT,
+        help=f"for each command; default {IO_CMD_TIMEOUT:g} (RFC 5321 4.5.3.2)",
+    )
+    timeouts.add_argument(
+        "--data-timeout",
+        type=float,
+        default=IO_DATA_TIMEOUT,
+        help=f"for each read of message text; default {IO_DATA_TIMEOUT:g}",
+    )
+    timeouts.add_argument(
+        "--tls-timeout",
+        type=float,
+        default=TLS_HANDSHAKE_TIMEOUT,
+        help=f"for the TLS handshake; default {TLS_HANDSHAKE_TIMEOUT:g}",
+    )
     limits.add_argument("--max-size", type=int, metavar="BYTES", help="largest message")
     p.add_argument(
         "--transport",
@@ -223,6 +262,10 @@ def _build_server(args: argparse.Namespace) -> ServerBase:
         tls_implicit_ports=args.tls_implicit,
         tls_cert_path=args.cert,
         tls_key_path=args.key,
+        io_cmd_timeout=args.cmd_timeout,
+        io_data_timeout=args.data_timeout,
+        tls_handshake_timeout=args.tls_timeout,
+        processing_wait=args.processing_wait,
     )  # checked before the handler creates the Maildir
     handler = ServeHandler(args.maildir, credentials, args.hostname)
     return _server_class(args.transport)(
@@ -235,6 +278,10 @@ def _build_server(args: argparse.Namespace) -> ServerBase:
         tls_implicit_ports=options.tls_implicit_ports,
         tls_cert_path=options.tls_cert_path,
         tls_key_path=options.tls_key_path,
+        io_cmd_timeout=options.io_cmd_timeout,
+        io_data_timeout=options.io_data_timeout,
+        tls_handshake_timeout=options.tls_handshake_timeout,
+        processing_wait=options.processing_wait,
     )
 
 

@@ -108,6 +108,23 @@ def test_serve_limits_and_verbose_logging(tmp_path: Path) -> None:
     assert any(" DEBUG " in line for line in server.log)
 
 
+def test_serve_silent_clients_hold_no_door_shut_and_time_out(tmp_path: Path) -> None:
+    options = ["--maildir", str(tmp_path / "m"), "--cmd-timeout", "0.5"]
+    with serve(*options, "--max-processings", "1") as server:
+        silent = [socket.create_connection(server.address(), timeout=TIMEOUT) for _ in range(4)]
+        try:
+            with smtplib.SMTP(*server.address(), timeout=TIMEOUT) as client:
+                client.sendmail("a@example.org", ["b@example.test"], "Subject: s\r\n\r\nhi\r\n")
+            for sock in silent:
+                reply = sock.makefile("rb").read()  # the greeting, then the time-out
+                assert reply.endswith(b"421 4.4.2 Timeout, closing transmission channel\r\n")
+        finally:
+            for sock in silent:
+                sock.close()
+        assert server.stop() == 0
+    assert len(list((tmp_path / "m" / "new").iterdir())) == 1
+
+
 def test_serve_with_starttls_implicit_tls_and_auth(tmp_path: Path) -> None:
     maildir = tmp_path / "mail"
     accounts = tmp_path / "accounts"
@@ -151,6 +168,10 @@ def test_serve_stops_on_ctrl_c(tmp_path: Path) -> None:
         (["serve", "--host", ""], "bad host '' in ''"),
         (["serve", "--max-processings", "0"], "max_processings must be at least 1"),
         (["serve", "--max-connections", "x"], "argument --max-connections: invalid int"),
+        (["serve", "--cmd-timeout", "0"], "io_cmd_timeout must be a positive"),
+        (["serve", "--data-timeout", "-1"], "io_data_timeout must be a positive"),
+        (["serve", "--tls-timeout", "inf"], "tls_handshake_timeout must be a positive"),
+        (["serve", "--processing-wait", "0"], "processing_wait must be a positive"),
         (["serve", "--max-size", "0"], "Limits.message_size must be at least 1"),
         (["serve", "--tls", "maybe"], "argument --tls: invalid choice: 'maybe'"),
         (["serve", "--listen", "::1:2525"], "write IPv6 addresses in brackets"),
