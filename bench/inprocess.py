@@ -1,4 +1,4 @@
-"""The protocol's own share of a transport's work: the core, the session layer and the pump
+"""The protocol's own share of a transport's work: the core, the session layer and the steps
 every engine shares, driven with the same reads a lock-step client like smtp-source causes,
 without sockets or an engine.
 """
@@ -12,7 +12,7 @@ from smtp_proto.connection import ServerConnection
 from smtp_proto.context import Peer
 from smtp_proto.handler import Handler
 from smtp_proto.session import SessionDriver
-from transports.pump import Finish, Pump, Receive, RunHook
+from smtp_proto.steps import Finish, Receive, RunHook, SessionSteps
 
 _PEER = Peer(
     local_ip="127.0.0.1",
@@ -38,17 +38,17 @@ def _reads(message: Message, count: int) -> list[bytes]:
 
 
 def _session(handler: Handler, reads: list[bytes]) -> None:
-    """One session through the same `Pump` every engine drives, its reads from `reads`."""
+    """One session through the same `SessionSteps` every engine drives, its reads from `reads`."""
     conn = ServerConnection()
     driver = SessionDriver(handler, conn, peer=_PEER, session_id="bench")
-    pump = Pump(driver, cmd_timeout=300.0, data_timeout=300.0)
+    steps = SessionSteps(driver, cmd_timeout=300.0, data_timeout=300.0, clock=time.monotonic)
     pending = iter(reads)
     while True:
-        step = pump.next_step()
+        step = steps.next_step()
         if isinstance(step, RunHook):
-            pump.hook_done(step.call.run())
+            steps.hook_done(step.call.run())
         elif isinstance(step, Receive):
-            pump.feed(next(pending, b""))
+            steps.feed(next(pending, b""))
         elif isinstance(step, Finish):
             return
         else:
@@ -83,7 +83,8 @@ def report(size: int) -> str:
     many = seconds_per_message(size, 50)
     return (
         "\n### The protocol alone\n\n"
-        f"Core, session layer and pump with the base Handler, no sockets, one read per command and "
+        f"Core, session layer and session steps with the base Handler, no sockets, one read per "
+        f"command and "
         f"one per {size:,}-octet message: {one * 1e6:,.0f} us per message one per session, "
         f"{many * 1e6:,.0f} us with 50 messages per session."
     )

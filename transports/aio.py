@@ -26,6 +26,7 @@ from anyio.from_thread import BlockingPortal
 
 from smtp_proto import replies
 from smtp_proto.handler import Handler, HookCall, Outcome
+from smtp_proto.steps import RunHook, SessionSteps
 from transports import watch
 from transports.aio_session import IO_ERRORS, Session, close
 from transports.aio_stream import ProtocolStream, new_buffer
@@ -34,7 +35,6 @@ from transports.lean import LeanStream
 from transports.limits import BUSY, Slots, SlotWaiter
 from transports.listen import Listener, accept_waiting
 from transports.options import STOP_GRACE, STOP_LINGER
-from transports.pump import Pump, RunHook
 from transports.watch import Stopping
 
 log = logging.getLogger("smtp_proto.transports")
@@ -434,20 +434,20 @@ class Server(ServerBase):
             if failure is not None:
                 log.info("TLS handshake on %s failed: %s", session.listener, failure)
                 return
-        session.pump = self._open_session(session.listener, *session.addresses())
-        await session.drive(session.pump)
+        session.steps = self._open_session(session.listener, *session.addresses())
+        await session.drive(session.steps)
 
     @property
     def stop_state(self) -> Stopping:
         """The server's stop, as its sessions see it."""
         return self._stop_state
 
-    async def run_hook(self, pump: Pump, step: RunHook) -> None:
+    async def run_hook(self, steps: SessionSteps, step: RunHook) -> None:
         """Await an `async def` hook, or run a plain one in a worker thread, to its end and
-        holding a processing slot when it needs one; hand its outcome to `pump`."""
+        holding a processing slot when it needs one; hand its outcome to `steps`."""
         slots = self._slots
         if step.slot and not await self._wait_for_slot(slots):
-            pump.no_slot(replies.SHUTTING_DOWN if slots.closed else BUSY)
+            steps.no_slot(replies.SHUTTING_DOWN if slots.closed else BUSY)
             return
         running = self._running
         assert running is not None  # noqa: S101 (sessions run inside serve)
@@ -459,7 +459,7 @@ class Server(ServerBase):
         finally:
             if step.slot:
                 slots.leave()
-        pump.hook_done(outcome)
+        steps.hook_done(outcome)
 
     @staticmethod
     async def _wait_for_slot(slots: Slots) -> bool:

@@ -1,7 +1,7 @@
 """One connection of the anyio transport: the session's steps over an anyio byte stream
 (a `LeanStream` as accepted, anyio's TLS stream after STARTTLS).
 
-Mirrors the threaded engine's loop step for step (`transports.pump` says what to do);
+Mirrors the threaded engine's loop step for step (`smtp_proto.steps` says what to do);
 only the waiting is anyio's. Knows nothing of listeners' sockets or of stopping a server
 beyond what `Host` tells it.
 """
@@ -20,11 +20,11 @@ import anyio
 from anyio.abc import ByteStream
 from anyio.streams.tls import TLSStream
 
+from smtp_proto.steps import Finish, Receive, RunHook, SessionSteps, StartTls, Step
 from transports.aio_stream import ProtocolStream
 from transports.lean import LeanStream
 from transports.listen import Listener, fixed_local_address
-from transports.options import ServerOptions
-from transports.pump import READ_SIZE, Finish, Pump, Receive, RunHook, StartTls, Step
+from transports.options import READ_SIZE, ServerOptions
 from transports.watch import Stopping, Watched
 
 # What a reset, closed or garbled client connection raises on an anyio stream.
@@ -50,9 +50,9 @@ class Host(Protocol):
     def stop_state(self) -> Stopping:
         """The server's stop, as its sessions see it."""
 
-    async def run_hook(self, pump: Pump, step: RunHook) -> None:
+    async def run_hook(self, steps: SessionSteps, step: RunHook) -> None:
         """Run the step's hook to its end (even when the session is cancelled meanwhile),
-        holding a processing slot when it needs one, and hand its outcome to `pump`."""
+        holding a processing slot when it needs one, and hand its outcome to `steps`."""
 
 
 class Session(Watched):
@@ -90,14 +90,14 @@ class Session(Watched):
         else:
             lean.abort()
 
-    async def drive(self, pump: Pump) -> None:
+    async def drive(self, steps: SessionSteps) -> None:
         """Run the session's steps until it is over (the caller closes the stream)."""
         step: Step | None = None
         while True:
             if step is None:
-                step = pump.next_step()
+                step = steps.next_step()
             if isinstance(step, RunHook):
-                await self.host.run_hook(pump, step)
+                await self.host.run_hook(steps, step)
                 step = None
                 continue
             await self.send(step.out)
@@ -106,26 +106,26 @@ class Session(Watched):
             if isinstance(step, StartTls):
                 failure = await self.handshake()
                 if failure is None:
-                    pump.tls_established()
+                    steps.tls_established()
                 else:
                     self.broken = True
-                    pump.tls_failed(failure)
+                    steps.tls_failed(failure)
                 step = None
                 continue
             assert isinstance(step, Receive)  # noqa: S101 (the last kind of step)
-            step = await self._wait(pump)
+            step = await self._wait(steps)
 
-    async def _wait(self, pump: Pump) -> Step | None:
+    async def _wait(self, steps: SessionSteps) -> Step | None:
         """Wait for bytes and feed them; a step the wait already reached, or None."""
         stream = self.stream
         if isinstance(stream, ProtocolStream) and not (
             self.broken or stream.buffered or stream.ended
         ):
-            return await self._wait_in_callbacks(pump, stream)
-        await self._receive(pump)
+            return await self._wait_in_callbacks(steps, stream)
+        await self._receive(steps)
         return None
 
-    async def _wait_in_callbacks(self, pump: Pump, stream: ProtocolStream) -> Step | None:
+    async def _wait_in_callbacks(self, steps: SessionSteps, stream: ProtocolStream) -> Step | None:
         """asyncio: the loop's read callbacks run the session's steps as the bytes come, as
         long as those steps only answer and wait again (a lock-step client's commands, with
         the default hooks); any other step comes back here for the task. Saves waking the
@@ -138,31 +138,31 @@ class Session(Watched):
                 self.send_by = math.inf
         self.reading = True  # parked: a sweep may end the wait (then b"" comes in)
         try:
-            if self.wait_ended(pump):
+            if self.wait_ended(steps):
                 return None
             handover: list[Step] = []
-            steps = functools.partial(self._steps_in_callback, pump, stream, handover)
-            await stream.consume(steps)
+            on_read = functools.partial(self._steps_in_callback, steps, stream, handover)
+            await stream.consume(on_read)
         finally:
             self.reading = False
         if handover:
             return handover[0]
         self.reading = True
         try:
-            self.wait_ended(pump)  # shut by the watchdog: queue the 421
+            self.wait_ended(steps)  # shut by the watchdog: queue the 421
         finally:
             self.reading = False
         return None
 
     def _steps_in_callback(
-        self, pump: Pump, stream: ProtocolStream, handover: list[Step], data: bytes
+        self, steps: SessionSteps, stream: ProtocolStream, handover: list[Step], data: bytes
     ) -> bool:
         """Feed a read and run the session's steps up to the next wait for bytes; True (no
         more reads here) with any other step in `handover`. b"" is the end of the input."""
         if not data and self.woken:
             return True  # not the client's end: the task says 421
-        pump.feed(data)
-        step = pump.next_step()
+        steps.feed(data)
+        step = steps.next_step()
         if not isinstance(step, Receive) or self.stopping.at is not None:
             handover.append(step)  # its bytes are not sent yet: the task sends them
             return True
@@ -171,15 +171,15 @@ class Session(Watched):
             return True
         return False
 
-    async def _receive(self, pump: Pump) -> None:
+    async def _receive(self, steps: SessionSteps) -> None:
         """Wait for bytes and feed them, or time the session out, or shut it down."""
         if self.broken:
-            pump.feed(b"")
+            steps.feed(b"")
             return
         while True:
             self.reading = True  # first: a sweep from now on sees the wait and may end it
             try:
-                if self.wait_ended(pump):
+                if self.wait_ended(steps):
                     return
                 data = await self.stream.receive(READ_SIZE)
             except IO_ERRORS:  # a reset, a TLS error, the client closed, or shut by the watchdog
@@ -187,7 +187,7 @@ class Session(Watched):
             finally:
                 self.reading = False
             if data or not self.woken:
-                pump.feed(data)
+                steps.feed(data)
                 return
 
     async def send(self, data: bytes) -> None:

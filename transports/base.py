@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import secrets
 import socket
 import ssl
+import time
 from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, ClassVar, Self
@@ -20,6 +22,7 @@ from smtp_proto.context import Peer
 from smtp_proto.handler import Handler
 from smtp_proto.replies import Reply
 from smtp_proto.session import SessionDriver
+from smtp_proto.steps import SessionSteps
 from transports import listen, tls
 from transports.limits import Utilization
 from transports.options import (
@@ -33,10 +36,19 @@ from transports.options import (
     TLS_HANDSHAKE_TIMEOUT,
     ServerOptions,
 )
-from transports.pump import Pump, cram_md5_nonce, new_session_id
 from transports.tls import PathLike
 
 log = logging.getLogger("smtp_proto.transports")
+
+
+def new_session_id() -> str:
+    """A short random id that tags a session's log lines."""
+    return secrets.token_hex(5)
+
+
+def cram_md5_nonce() -> str:
+    """A fresh CRAM-MD5 challenge body (RFC 2195: random digits and a timestamp)."""
+    return f"{secrets.randbits(64)}.{int(time.time())}"
 
 
 class ServerBase:
@@ -200,7 +212,7 @@ class ServerBase:
             names=names,
         )
 
-    def _open_session(self, listener: listen.Listener, local: Any, remote: Any) -> Pump:
+    def _open_session(self, listener: listen.Listener, local: Any, remote: Any) -> SessionSteps:
         """A new session for an accepted (and, for implicit TLS, handshaken) connection
         between the socket addresses `local` and `remote`."""
         peer = Peer(
@@ -213,10 +225,11 @@ class ServerBase:
         )
         conn = ServerConnection(self.config, encrypted=listener.tls, nonce=cram_md5_nonce)
         driver = SessionDriver(self.handler, conn, peer=peer, session_id=new_session_id())
-        return Pump(
+        return SessionSteps(
             driver,
             cmd_timeout=self.options.io_cmd_timeout,
             data_timeout=self.options.io_data_timeout,
+            clock=time.monotonic,
         )
 
 

@@ -15,9 +15,10 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from smtp_proto import replies
+from smtp_proto.steps import Finish, Receive, RunHook, SessionSteps, StartTls, Step
 from transports.limits import BUSY, Slots, SlotWaiter
 from transports.listen import Listener, fixed_local_address
-from transports.pump import READ_SIZE, Finish, Pump, Receive, RunHook, StartTls, Step
+from transports.options import READ_SIZE
 from transports.watch import Stopping, Watched
 
 
@@ -47,15 +48,15 @@ class BlockingSession(Watched):
         """Shut the session's socket as a plain one (a TLS socket's own would unwrap)."""
         self.socket_class.shutdown(self.sock, how)
 
-    def receive(self, pump: Pump) -> None:
+    def receive(self, steps: SessionSteps) -> None:
         """Wait for bytes and feed them, or time the session out, or shut it down."""
         if self.broken:
-            pump.feed(b"")
+            steps.feed(b"")
             return
         while True:
             self.reading = True  # first: a sweep from now on sees the wait and may end it
             try:
-                if self.wait_ended(pump):
+                if self.wait_ended(steps):
                     return
                 data = self.sock.recv(READ_SIZE)
             except OSError:  # a reset, a TLS error, or shut by the watchdog
@@ -63,7 +64,7 @@ class BlockingSession(Watched):
             finally:
                 self.reading = False
             if data or not self.woken:
-                pump.feed(data)
+                steps.feed(data)
                 return
 
     def send(self, data: bytes, limit: float) -> None:
@@ -80,43 +81,43 @@ class BlockingSession(Watched):
         finally:
             self.send_by = math.inf
 
-    def run_hook(self, pump: Pump, step: RunHook) -> None:
+    def run_hook(self, steps: SessionSteps, step: RunHook) -> None:
         """Run the step's hook here, holding a processing slot when it needs one."""
         if not step.slot:
-            pump.hook_done(step.call.run())
+            steps.hook_done(step.call.run())
             return
         slots = self.slots
         waiter = slots.enter(lambda: SlotWaiter(self.event_class()))
         if waiter is not None:
             waiter.turn.wait(slots.wait)
             if not slots.settle(waiter):
-                pump.no_slot(replies.SHUTTING_DOWN if slots.closed else BUSY)
+                steps.no_slot(replies.SHUTTING_DOWN if slots.closed else BUSY)
                 return
         try:
             outcome = step.call.run()
         finally:
             slots.leave()
-        pump.hook_done(outcome)
+        steps.hook_done(outcome)
 
     def drive(
         self,
-        pump: Pump,
+        steps: SessionSteps,
         handshake: Callable[[], str | None],
         send_limit: float,
         *,
         first: Step | None = None,
         park: Callable[[], bool] | None = None,
     ) -> bool:
-        """Run the session's steps from `first` (or the pump's next) to its end: hooks in
+        """Run the session's steps from `first` (or the next one) to its end: hooks in
         place, sends within `send_limit` seconds, reads, and `handshake()` (what went
         wrong, or None) after STARTTLS. Before each read, `park()` may take the session
         over (True): then this returns True at once and the caller must let it be."""
         step = first
         while True:
             if step is None:
-                step = pump.next_step()
+                step = steps.next_step()
             if isinstance(step, RunHook):
-                self.run_hook(pump, step)
+                self.run_hook(steps, step)
                 step = None
                 continue
             self.send(step.out, send_limit)
@@ -125,14 +126,14 @@ class BlockingSession(Watched):
             if isinstance(step, StartTls):
                 failure = handshake()
                 if failure is None:
-                    pump.tls_established()
+                    steps.tls_established()
                 else:
                     self.broken = True
-                    pump.tls_failed(failure)
+                    steps.tls_failed(failure)
                 step = None
                 continue
             assert isinstance(step, Receive)  # noqa: S101 (the last kind of step)
             if park is not None and park():
                 return True
-            self.receive(pump)
+            self.receive(steps)
             step = None

@@ -220,8 +220,8 @@ class Server(ServerBase):
             if failure is not None:
                 log.info("TLS handshake on %s failed: %s", session.listener, failure)
                 return
-        session.pump = self._open_session(session.listener, *session.addresses())
-        session.drive(session.pump, lambda: self._handshake(session), self._io_limit)
+        session.steps = self._open_session(session.listener, *session.addresses())
+        session.drive(session.steps, lambda: self._handshake(session), self._io_limit)
 
     def _handshake(self, session: _Session) -> str | None:
         """Run the server side of the TLS handshake; what went wrong, or None."""

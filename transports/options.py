@@ -20,6 +20,7 @@ from transports.tls import PathLike
 DEFAULT_PORTS: Final = "2525"
 DEFAULT_HOSTS: Final = "127.0.0.1"
 DEFAULT_MAX_PROCESSINGS: Final = 4
+READ_SIZE: Final = 65536  # octets asked of the socket per read
 IO_CMD_TIMEOUT: Final = 300.0  # RFC 5321 4.5.3.2.7: at least 5 minutes for a command
 IO_DATA_TIMEOUT: Final = 300.0  # per wait for message text, RFC 5321 4.5.3.2.5-6
 TLS_HANDSHAKE_TIMEOUT: Final = 60.0

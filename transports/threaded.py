@@ -25,13 +25,13 @@ import time
 from typing import Any
 
 from smtp_proto import replies
+from smtp_proto.steps import Finish, Receive, Step
 from transports import reactor, watch
 from transports.base import ServerBase, refuse
 from transports.blocking import BlockingSession
 from transports.limits import Slots
 from transports.listen import Listener, accept_waiting
-from transports.options import STOP_GRACE, STOP_LINGER
-from transports.pump import READ_SIZE, Finish, Receive, Step
+from transports.options import READ_SIZE, STOP_GRACE, STOP_LINGER
 from transports.watch import Stopping
 from transports.workers import Workers
 
@@ -251,7 +251,7 @@ class Server(ServerBase):
             session.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             session.sock.setblocking(False)
-            session.pump = self._open_session(session.listener, *session.addresses())
+            session.steps = self._open_session(session.listener, *session.addresses())
             self._advance(session)
         except Exception:
             log.exception("session on %s failed", session.listener)
@@ -259,8 +259,8 @@ class Server(ServerBase):
 
     def _readable(self, session: _Session) -> None:
         """A parked session's socket has bytes, or the client's end, or was shut."""
-        pump = session.pump
-        assert pump is not None  # noqa: S101 (parked sessions are being processed)
+        steps = session.steps
+        assert steps is not None  # noqa: S101 (parked sessions are being processed)
         session.reading = False
         try:
             data = session.sock.recv(READ_SIZE)
@@ -271,7 +271,7 @@ class Server(ServerBase):
             data = b""
         try:
             if data or not session.woken:
-                pump.feed(data)
+                steps.feed(data)
             # else the watchdog ended the wait: the next check queues the 421
             self._advance(session)
         except Exception:
@@ -281,10 +281,10 @@ class Server(ServerBase):
     def _advance(self, session: _Session) -> None:
         """Run the session's steps here while they only answer and wait; park it at the
         wait, or hand any other step to a session thread."""
-        pump = session.pump
-        assert pump is not None  # noqa: S101 (set before)
+        steps = session.steps
+        assert steps is not None  # noqa: S101 (set before)
         while True:
-            step = pump.next_step()
+            step = steps.next_step()
             if not isinstance(step, (Receive, Finish)):
                 self._hand_over(session, step)
                 return
@@ -296,10 +296,10 @@ class Server(ServerBase):
                 self._end(session)
                 return
             if session.broken:
-                pump.feed(b"")  # as a blocking read would see it
+                steps.feed(b"")  # as a blocking read would see it
                 continue
             session.reading = True  # first: a sweep from now on sees the wait
-            if session.wait_ended(pump):  # the 421 is queued: on to the end
+            if session.wait_ended(steps):  # the 421 is queued: on to the end
                 session.reading = False
                 continue
             if not session.parked:
@@ -353,15 +353,15 @@ class Server(ServerBase):
         """From a session thread at a wait: give a plain session back to the reactor."""
         if isinstance(session.sock, ssl.SSLSocket):  # its reads may be buffered in TLS
             return False
-        pump = session.pump
-        assert pump is not None  # noqa: S101 (set before)
+        steps = session.steps
+        assert steps is not None  # noqa: S101 (set before)
         with self._lock:
             if not self._parking:
                 return False
             self._parked += 1  # now: the reactor stays until it is unparked
         session.sock.setblocking(False)
         session.reading = True  # first: a sweep from now on sees the wait
-        if session.wait_ended(pump):  # the 421 is queued: this thread sends it
+        if session.wait_ended(steps):  # the 421 is queued: this thread sends it
             session.reading = False
             session.sock.setblocking(True)
             with self._lock:
@@ -408,14 +408,14 @@ class Server(ServerBase):
             if failure is not None:
                 log.info("TLS handshake on %s failed: %s", session.listener, failure)
                 return False
-        session.pump = self._open_session(session.listener, *session.addresses())
+        session.steps = self._open_session(session.listener, *session.addresses())
         return self._drive(session, None)
 
     def _drive(self, session: _Session, first: Step | None) -> bool:
-        pump = session.pump
-        assert pump is not None  # noqa: S101 (set before)
+        steps = session.steps
+        assert steps is not None  # noqa: S101 (set before)
         return session.drive(
-            pump,
+            steps,
             lambda: self._handshake(session),
             self._io_limit,
             first=first,

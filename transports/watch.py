@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterable
 from typing import Final
 
-from transports.pump import Pump
+from smtp_proto.steps import SessionSteps
 
 # The watchdog's period: this fraction of the shortest time-out, within these bounds.
 _TICK_SHARE: Final = 0.05
@@ -52,7 +52,7 @@ class Watched:
 
     def __init__(self, stopping: Stopping) -> None:
         self.stopping = stopping
-        self.pump: Pump | None = None  # set once the session is being processed
+        self.steps: SessionSteps | None = None  # set once the session is being processed
         self.reading = False
         self.woken = False
         self.send_by = math.inf  # the deadline of a send in progress
@@ -74,17 +74,17 @@ class Watched:
         with contextlib.suppress(OSError):
             self.shutdown(socket.SHUT_RDWR)
 
-    def wait_ended(self, pump: Pump) -> bool:
+    def wait_ended(self, steps: SessionSteps) -> bool:
         """Whether a wait for bytes must not start (or go on); if so, queue the 421.
 
         Call it with `reading` already set, so a sweep in between is never missed.
         """
         stop_at = self.stopping.at
-        if stop_at is not None and (self.woken or pump.idle or time.monotonic() >= stop_at):
-            pump.shut_down()
+        if stop_at is not None and (self.woken or steps.idle or time.monotonic() >= stop_at):
+            steps.shut_down()
             return True
-        if self.woken or pump.timeout() <= 0:
-            pump.timed_out()
+        if self.woken or steps.timeout() <= 0:
+            steps.timed_out()
             return True
         return False
 
@@ -93,13 +93,13 @@ def overdue(session: Watched, now: float) -> bool:
     """Whether the watchdog must end what `session` is blocked in now."""
     if session.send_by < now:
         return True
-    pump = session.pump
-    if not session.reading or pump is None:
+    steps = session.steps
+    if not session.reading or steps is None:
         return False
     stop_at = session.stopping.at
-    if stop_at is not None and (pump.idle or now >= stop_at):
+    if stop_at is not None and (steps.idle or now >= stop_at):
         return True
-    return pump.timeout() <= 0
+    return steps.timeout() <= 0
 
 
 def sweep(sessions: Iterable[Watched]) -> None:

@@ -1,15 +1,14 @@
-"""One session's driving loop, without I/O: what the engine must do next, step by step.
+"""One session's steps, without I/O: what a transport must do next, step by step.
 
-Every engine (threads, anyio, gevent) runs the same loop: ask `Pump.next_step()`, then
-send bytes, wait for bytes, run a hook or run the TLS handshake, each its own way. The
-pump owns the time-out bookkeeping so every engine times out alike. No sockets here.
+Every engine (threads, anyio, gevent) runs the same loop: ask `SessionSteps.next_step()`,
+then send bytes, wait for bytes, run a hook or run the TLS handshake, each its own way.
+The time-out bookkeeping lives here, on a clock the transport passes in, so every engine
+times out alike and tests can run the clock by hand. No sockets, clocks or randomness here.
 """
 
 from __future__ import annotations
 
 import logging
-import secrets
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
@@ -22,7 +21,6 @@ from smtp_proto.replies import Reply
 from smtp_proto.session import SessionDriver
 from smtp_proto.state import State
 
-READ_SIZE: Final = 65536
 # Waiting for message text (DATA, BDAT) uses the data time-out; the rest the command one.
 _DATA_STATES: Final = frozenset({State.DATA, State.BDAT})
 # No transaction is open: a stopping server may close these sessions at once.
@@ -42,7 +40,7 @@ class _Sending:
 
 
 class Receive(_Sending):
-    """Send `out`, then wait for bytes (at most `Pump.timeout()` seconds) and `feed` them."""
+    """Send `out`, then wait for bytes (at most `timeout()` seconds) and `feed` them."""
 
     __slots__ = ()
 
@@ -75,17 +73,7 @@ class Finish(_Sending):
 Step = Receive | StartTls | RunHook | Finish
 
 
-def new_session_id() -> str:
-    """A short random id that tags a session's log lines."""
-    return secrets.token_hex(5)
-
-
-def cram_md5_nonce() -> str:
-    """A fresh CRAM-MD5 challenge body (RFC 2195: random digits and a timestamp)."""
-    return f"{secrets.randbits(64)}.{int(time.time())}"
-
-
-class Pump:
+class SessionSteps:
     """Turns the core's events into steps, runs `SessionDriver.apply`, tracks time-outs.
 
     The command time-out bounds the wait for each complete command (it starts when the
@@ -99,7 +87,7 @@ class Pump:
         *,
         cmd_timeout: float,
         data_timeout: float,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float],
     ) -> None:
         self.driver = driver
         self.conn: ServerConnection = driver.conn

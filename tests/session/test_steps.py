@@ -1,0 +1,128 @@
+"""A session's steps on a clock run by hand: every time-out, the stop and the slot refusal,
+without sockets or sleeps."""
+
+from __future__ import annotations
+
+from smtp_proto.context import Context
+from smtp_proto.handler import Handler
+from smtp_proto.replies import Reply
+from smtp_proto.steps import Finish, Receive, RunHook, SessionSteps
+from tests.session.session_support import GREETING, make_driver
+
+CMD, DATA = 300.0, 600.0
+TIMEOUT = b"421 4.4.2 Timeout, closing transmission channel\r\n"
+SHUTTING_DOWN = b"421 4.3.2 Service shutting down, closing transmission channel\r\n"
+BUSY = Reply(421, ("Server busy, try again later",), (4, 3, 2))
+
+
+class FakeClock:
+    """Monotonic seconds that move only when told."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Helo(Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.disconnected = False
+
+    def on_helo_event(self, ctx: Context, helo: str) -> None:
+        pass
+
+    def on_disconnect_event(self, ctx: Context) -> None:
+        self.disconnected = True
+
+
+def started(handler: Handler | None = None) -> tuple[SessionSteps, FakeClock]:
+    clock = FakeClock()
+    steps = SessionSteps(
+        make_driver(handler or Handler()), cmd_timeout=CMD, data_timeout=DATA, clock=clock
+    )
+    first = steps.next_step()
+    assert isinstance(first, Receive)
+    assert first.out == GREETING
+    return steps, clock
+
+
+def run_to_wait(steps: SessionSteps) -> bytes:
+    """Run hooks in place up to the next wait for bytes; the bytes sent before it."""
+    while True:
+        step = steps.next_step()
+        if not isinstance(step, RunHook):
+            assert isinstance(step, Receive)
+            return step.out
+        steps.hook_done(step.call.run())
+
+
+def test_the_command_time_out_bounds_a_whole_command_not_each_read() -> None:
+    steps, clock = started()
+    assert steps.timeout() == CMD
+    clock.now += CMD - 1
+    steps.feed(b"EHLO slow.exa")  # a part of a command does not restart the wait
+    assert run_to_wait(steps) == b""
+    assert steps.timeout() == 1.0
+    clock.now += 1
+    assert steps.timeout() == 0.0
+    steps.timed_out()
+    step = steps.next_step()
+    assert isinstance(step, Finish)
+    assert step.out == TIMEOUT  # RFC 2034 4: with its enhanced code, EHLO or not
+
+
+def test_a_complete_command_starts_a_new_wait() -> None:
+    steps, clock = started()
+    clock.now += CMD - 1
+    steps.feed(b"EHLO client.example.test\r\n")
+    assert run_to_wait(steps).startswith(b"250-mx.example.test")
+    assert steps.timeout() == CMD
+    assert steps.idle  # no transaction open: a stopping server may close it at once
+
+
+def test_message_text_waits_on_the_data_time_out_and_each_read_restarts_it() -> None:
+    steps, clock = started()
+    steps.feed(b"EHLO c\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.test>\r\nDATA\r\n")
+    assert run_to_wait(steps).endswith(b"354 End data with <CR><LF>.<CR><LF>\r\n")
+    assert steps.timeout() == DATA
+    assert not steps.idle
+    clock.now += DATA - 1
+    steps.feed(b"Subject: slow\r\n\r\nsome text")
+    assert run_to_wait(steps) == b""
+    assert steps.timeout() == DATA
+    clock.now += DATA
+    assert steps.timeout() == 0.0
+    steps.timed_out()
+    step = steps.next_step()
+    assert isinstance(step, Finish)
+    assert step.out == TIMEOUT
+
+
+def test_a_stop_answers_421_and_ends_the_session() -> None:
+    steps, _ = started()
+    steps.feed(b"EHLO c\r\n")
+    run_to_wait(steps)
+    steps.shut_down()
+    step = steps.next_step()
+    assert isinstance(step, Finish)
+    assert step.out == SHUTTING_DOWN
+
+
+def test_a_hook_that_gets_no_slot_is_not_run_and_the_session_ends_with_its_reply() -> None:
+    handler = Helo()
+    steps, _ = started(handler)
+    steps.feed(b"EHLO c\r\n")
+    step = steps.next_step()
+    assert isinstance(step, RunHook)
+    assert step.slot
+    steps.no_slot(BUSY)
+    end = steps.next_step()
+    assert isinstance(end, RunHook)  # the disconnect hook, which takes no slot
+    assert not end.slot
+    steps.hook_done(end.call.run())
+    assert handler.disconnected
+    last = steps.next_step()
+    assert isinstance(last, Finish)
+    assert last.out == b"421 Server busy, try again later\r\n"
