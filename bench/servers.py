@@ -4,7 +4,9 @@ so the load generator never shares its interpreter lock.
 
 Every server does the same work: accept each message into memory and drop it; or, given a
 Maildir folder, store each message there (ours with `MaildirHandler`, as `smtp-proto serve`
-does; aiosmtpd with its own `Mailbox` handler).
+does; aiosmtpd with its own `Mailbox` handler; node's smtp-server with a few lines of its
+own). Ours run the base Handler (no hook at all: a floor), or with `hook` an application's
+plain `def on_message_data_event`, or an `async def` one on the anyio engines.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import importlib
 import importlib.util
 import os
 import resource
+import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -26,7 +29,9 @@ if TYPE_CHECKING:
 
 ENGINES: Final = ("threads", "asyncio", "trio", "gevent", "aiosmtpd")
 # Servers to run beside the engines on request, as yardsticks (not run by default).
-REFERENCES: Final = ("floor",)
+REFERENCES: Final = ("floor", "node")
+HOOKS: Final = ("none", "plain", "async")
+NODE_DIR: Final = Path(__file__).resolve().parent / "node"
 KNOWN: Final = ENGINES + REFERENCES
 # Far above any scenario's connection count, so no session waits for a processing slot
 # (aiosmtpd has no such limit).
@@ -39,11 +44,17 @@ _MODULES: Final = {
     "gevent": ("transports.engines", "transports.green", "gevent"),
     "aiosmtpd": ("aiosmtpd",),
     "floor": ("gevent",),
+    "node": (),
 }
 
 
 def missing(engine: str) -> str | None:
     """Why `engine` cannot run here (a module is absent), or None when it can."""
+    if engine == "node":
+        if shutil.which("node") is None:
+            return "node is not on PATH"
+        if not (NODE_DIR / "node_modules" / "smtp-server").is_dir():
+            return f"smtp-server is not installed (npm install in {NODE_DIR})"
     for module in _MODULES[engine]:
         try:
             found = importlib.util.find_spec(module) is not None
@@ -62,9 +73,14 @@ def raise_file_limit(wanted: int = 65536) -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
-def serve(engine: str, port_file: Path | None = None, maildir: Path | None = None) -> None:
+def serve(
+    engine: str,
+    port_file: Path | None = None,
+    maildir: Path | None = None,
+    hook: str = "none",
+) -> None:
     """Serve with `engine` until standard input reaches end of file; store messages in
-    `maildir` when given (the floor keeps nothing regardless).
+    `maildir` when given (the floor keeps nothing regardless); `hook` for our engines.
 
     The bound port is printed as one line on standard output (and written to `port_file`).
     """
@@ -77,8 +93,11 @@ def serve(engine: str, port_file: Path | None = None, maildir: Path | None = Non
         asyncio.run(_aiosmtpd_main(announce, maildir))
     elif engine == "floor":
         floor.serve(announce, _wait_for_eof)
+    elif engine == "node":  # it prints its own port; standard input and output are its
+        store = [] if maildir is None else [str(maildir)]
+        os.execvp("node", ["node", str(NODE_DIR / "server.js"), *store])  # noqa: S606
     else:
-        _serve_ours(engine, announce, maildir)
+        _serve_ours(engine, announce, maildir, hook)
 
 
 def _announce(port: int, port_file: Path | None) -> None:
@@ -95,17 +114,17 @@ def _wait_for_eof() -> None:
         pass
 
 
-def _ours(factory: Callable[..., ServerBase], maildir: Path | None) -> ServerBase:
+def _ours(factory: Callable[..., ServerBase], maildir: Path | None, hook: str) -> ServerBase:
     """One of our servers: the base Handler accepts every message (the session keeps it in
     `ctx.message.data` until the next transaction, as aiosmtpd keeps `envelope.content`);
-    with `maildir`, `serve`'s own handler stores it there."""
-    from smtp_proto.handler import Handler
-    from smtp_proto.handlers.maildir import MaildirHandler
+    with `hook`, an application's message hook reads it; with `maildir`, `serve`'s own
+    handler stores it there."""
+    from bench.hooks import handler_for
 
     options: dict[str, object] = {"max_processings": PROCESSINGS}
     if getattr(factory, "engine", "") == "asyncio":
         options["uvloop"] = False  # the standard library's loop, as aiosmtpd's
-    handler = Handler() if maildir is None else MaildirHandler(maildir)
+    handler = handler_for(maildir, hook, async_ok=getattr(factory, "allows_async_hooks", False))
     return factory(handler, ports="0", hosts="127.0.0.1", **options)
 
 
@@ -118,7 +137,9 @@ def _run_blocking(server: ServerBase, announce: Callable[[int], None]) -> None:
         server.stop(grace=0)
 
 
-def _serve_ours(engine: str, announce: Callable[[int], None], maildir: Path | None) -> None:
+def _serve_ours(
+    engine: str, announce: Callable[[int], None], maildir: Path | None, hook: str
+) -> None:
     # Every engine's blocking API runs its loop or hub in a thread of its own; this
     # thread only waits for the end of standard input.
     if engine == "threads":
@@ -127,7 +148,7 @@ def _serve_ours(engine: str, announce: Callable[[int], None], maildir: Path | No
         factory: Callable[..., ServerBase] = Server
     else:
         factory = importlib.import_module("transports.engines").server_class(engine)
-    _run_blocking(_ours(factory, maildir), announce)
+    _run_blocking(_ours(factory, maildir, hook), announce)
 
 
 class _DropHandler:

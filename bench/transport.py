@@ -28,6 +28,7 @@ from bench.load import Load, LoadError, Message, open_idle, run_lean, run_smtp_s
 from bench.report import Result, Run, idle_table, load_average, machine, throughput_table
 
 ROOT: Final = Path(__file__).resolve().parent.parent
+_HOOK_TITLES: Final = {"none": "", "plain": ", plain hook", "async": ", async hook"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,10 +60,11 @@ def scenarios(scale: float) -> list[Scenario]:
 class ServerProcess:
     """`python -m bench.transport --serve ENGINE` as a child; `port` once it listens."""
 
-    def __init__(self, engine: str, maildir: Path | None = None) -> None:
+    def __init__(self, engine: str, maildir: Path | None = None, hook: str = "none") -> None:
         self.engine = engine
         self._log: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 (closed in close())
         store = [] if maildir is None else ["--serve-maildir", str(maildir / engine)]
+        store += ["--serve-hook", hook]
         self._proc = subprocess.Popen(
             [sys.executable, "-m", "bench.transport", "--serve", engine, *store],
             cwd=ROOT,
@@ -117,14 +119,14 @@ class ServerProcess:
 
 @contextmanager
 def running(
-    engines: Sequence[str], maildir: Path | None = None
+    engines: Sequence[str], maildir: Path | None = None, hook: str = "none"
 ) -> Iterator[dict[str, ServerProcess]]:
-    """A server process per engine (storing into a folder of `maildir` each, if given), all
-    stopped on exit."""
+    """A server process per engine (storing into a folder of `maildir` each, if given, and
+    with our engines' message `hook`), all stopped on exit."""
     with ExitStack() as stack:
         procs: dict[str, ServerProcess] = {}
         for engine in engines:
-            proc = ServerProcess(engine, maildir)
+            proc = ServerProcess(engine, maildir, hook)
             stack.callback(proc.close)
             procs[engine] = proc
         yield procs
@@ -155,11 +157,12 @@ def measure(
     runs: int,
     profile: str | None,
     maildir: Path | None = None,
+    hook: str = "none",
 ) -> dict[str, Result]:
     """Run `scenario` `runs` times against each engine, interleaved; seconds per run."""
     message = Message.of_size(scenario.size)
     runs_of: dict[str, list[Run]] = {engine: [] for engine in engines}
-    with running(engines, maildir) as procs:
+    with running(engines, maildir, hook) as procs:
         warm = Load(scenario.load.sessions, scenario.load.sessions, scenario.load.per_connection)
         for proc in procs.values():
             send(proc.port, warm, message)  # first connections, imports, allocator growth
@@ -240,7 +243,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     """The command line; see the module docstring."""
     args = _parser().parse_args(argv)
     if args.serve:
-        servers.serve(args.serve, args.port_file, args.serve_maildir)
+        servers.serve(args.serve, args.port_file, args.serve_maildir, args.serve_hook)
         return
     servers.raise_file_limit()
     engines = _engines(args.engines)
@@ -253,7 +256,16 @@ def main(argv: Sequence[str] | None = None) -> None:
         maildir = None
         if args.maildir:
             maildir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-mail-")))
-            print("\nEvery message is stored: ours by MaildirHandler, aiosmtpd's by Mailbox.")
+            print(
+                "\nEvery message is stored: ours by MaildirHandler, aiosmtpd's by Mailbox, "
+                "node's smtp-server by bench/node/server.js."
+            )
+        elif args.hook != "none":
+            print(
+                f"\nOur engines run the {args.hook} `on_message_data_event` (bench/hooks.py; "
+                "async only on asyncio and trio, plain elsewhere); aiosmtpd its handle_DATA, "
+                "node's smtp-server its onData."
+            )
         for scenario in scenarios(args.scale):
             if scenario.key in chosen:
                 _run_scenario(scenario, engines, send, args, maildir)
@@ -288,12 +300,13 @@ def _run_scenario(
     maildir: Path | None,
 ) -> None:
     try:
-        results = measure(scenario, engines, send, args.runs, args.profile, maildir)
+        results = measure(scenario, engines, send, args.runs, args.profile, maildir, args.hook)
     except LoadError as err:
         print(f"\n{scenario.title}: failed: {err}")
         return
-    target = None if maildir else scenario.target  # the targets speak of the base Handler
-    title = scenario.title + (", into a Maildir" if maildir else "")
+    # The targets speak of the base Handler.
+    target = None if maildir or args.hook != "none" else scenario.target
+    title = scenario.title + (", into a Maildir" if maildir else _HOOK_TITLES[args.hook])
     print(throughput_table(title, scenario.load, scenario.size, results, target))
 
 
@@ -315,7 +328,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--maildir", action="store_true", help="store every message in a Maildir, as serve does"
     )
+    p.add_argument(
+        "--hook",
+        choices=servers.HOOKS,
+        default="none",
+        help="our engines' message hook: none (a floor), plain def, or async def",
+    )
     p.add_argument("--serve", choices=servers.KNOWN, help=argparse.SUPPRESS)
+    p.add_argument("--serve-hook", choices=servers.HOOKS, default="none", help=argparse.SUPPRESS)
     p.add_argument("--serve-maildir", type=Path, help=argparse.SUPPRESS)
     p.add_argument("--port-file", type=Path, help=argparse.SUPPRESS)
     return p
