@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import selectors
+import smtplib
 import socket
 from collections.abc import Iterator
 from typing import BinaryIO
@@ -84,3 +85,13 @@ def test_a_burst_of_clients_is_greeted_and_every_message_stored(
     assert sorted(message.rcpt_to[0] for message in handler.messages) == sorted(
         f"b{number}@example.test" for number in range(BURST)
     )
+
+
+def test_the_smallest_backlog_still_serves(server_factory: ServerFactory) -> None:
+    handler = Recorder()
+    server = server_factory(handler, backlog=1)
+    with smtplib.SMTP(*address_of(server), timeout=TIMEOUT) as client:
+        assert (
+            client.sendmail("a@example.org", ["b@example.test"], "Subject: s\r\n\r\nhi\r\n") == {}
+        )
+    assert len(handler.messages) == 1

@@ -48,11 +48,6 @@ def test_bad_options_are_refused(changes: dict[str, Any], message: str) -> None:
         ServerOptions(**changes)
 
 
-def test_limits_at_their_edge_are_accepted() -> None:
-    options = ServerOptions(max_processings=1, max_connections=1, io_cmd_timeout=0.001)
-    assert (options.max_processings, options.max_connections) == (1, 1)
-
-
 def test_ssl_context_and_certificate_file_exclude_each_other() -> None:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     with pytest.raises(ValueError, match="either ssl_context or tls_cert_path"):
