@@ -23,8 +23,9 @@ from smtp_proto.state import State
 
 # Waiting for message text (DATA, BDAT) uses the data time-out; the rest the command one.
 _DATA_STATES: Final = frozenset({State.DATA, State.BDAT})
-# No transaction is open: a stopping server may close these sessions at once.
-_IDLE_STATES: Final = frozenset({State.HELO, State.READY, State.REFUSED})
+# No transaction is open: a stopping server may close these sessions at once. CLOSED too:
+# an engine that asks again after the 421 was queued must not wait for the client.
+_IDLE_STATES: Final = frozenset({State.HELO, State.READY, State.REFUSED, State.CLOSED})
 
 
 class _Sending:

@@ -130,15 +130,15 @@ class Server(ServerBase):
         self._join_sessions()
         self._workers.close()
         self._workers.join()
-        self._reactor.wake()  # with no session left, the reactor ends
-        self._poke.set()  # and so does the watchdog
         with self._lock:
             me = threading.current_thread()
             from_a_session = any(s.thread is me for s in self._sessions)
-        if not from_a_session:
-            for thread in (self._reactor_thread, self._watchdog):
-                if thread is not None:
-                    thread.join()
+        self._reactor.wake()  # with no session left, the reactor ends
+        if not from_a_session and self._reactor_thread is not None:
+            self._reactor_thread.join()  # first: the watchdog ends only once it has
+        self._poke.set()
+        if not from_a_session and self._watchdog is not None:
+            self._watchdog.join()
         log.info("stopped")
         self._stopped.set()
 

@@ -110,6 +110,19 @@ def test_a_stop_answers_421_and_ends_the_session() -> None:
     assert step.out == SHUTTING_DOWN
 
 
+def test_once_told_to_stop_a_session_counts_as_idle_so_no_engine_waits_on_it() -> None:
+    steps, _ = started()
+    steps.feed(b"EHLO c\r\nMAIL FROM:<a@example.org>\r\n")
+    run_to_wait(steps)
+    assert not steps.idle  # a transaction is open: a stop gives it its grace
+    steps.shut_down()
+    assert steps.idle  # asked again before the 421 goes out: still nothing to wait for
+    steps.shut_down()
+    step = steps.next_step()
+    assert isinstance(step, Finish)
+    assert step.out == SHUTTING_DOWN
+
+
 def test_a_hook_that_gets_no_slot_is_not_run_and_the_session_ends_with_its_reply() -> None:
     handler = Helo()
     steps, _ = started(handler)
