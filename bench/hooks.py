@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from smtp_proto.context import Context
-from smtp_proto.handler import Handler
+from smtp_proto.handler import Handler, nonblocking
 from smtp_proto.handlers.maildir import MaildirHandler
 
 
@@ -20,6 +20,18 @@ class PlainHook(Handler):
         super().__init__()
         self.octets = 0
 
+    def on_message_data_event(self, ctx: Context) -> None:
+        self.octets += len(ctx.message.data)
+
+
+class NonblockingHook(Handler):
+    """The plain hook marked `@nonblocking`: anyio engines run it on the loop."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.octets = 0
+
+    @nonblocking
     def on_message_data_event(self, ctx: Context) -> None:
         self.octets += len(ctx.message.data)
 
@@ -36,12 +48,15 @@ class AsyncHook(Handler):
 
 
 def handler_for(maildir: Path | None, hook: str, *, async_ok: bool) -> Handler:
-    """The handler for `hook` ("none", "plain", "async"; async falls back to plain where
-    the engine runs no `async def` hooks); a Maildir's handler when `maildir` is given."""
+    """The handler for `hook` ("none", "plain", "nonblocking", "async"; async falls back to
+    plain where the engine runs no `async def` hooks); a Maildir's handler when `maildir`
+    is given."""
     if maildir is not None:
         return MaildirHandler(maildir)
     if hook == "async" and async_ok:
         return AsyncHook()
+    if hook == "nonblocking":
+        return NonblockingHook()
     if hook in ("plain", "async"):
         return PlainHook()
     return Handler()

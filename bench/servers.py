@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 ENGINES: Final = ("threads", "asyncio", "trio", "gevent", "aiosmtpd")
 # Servers to run beside the engines on request, as yardsticks (not run by default).
 REFERENCES: Final = ("floor", "node")
-HOOKS: Final = ("none", "plain", "async")
+HOOKS: Final = ("none", "plain", "nonblocking", "async")
 NODE_DIR: Final = Path(__file__).resolve().parent / "node"
 KNOWN: Final = ENGINES + REFERENCES
 # Far above any scenario's connection count, so no session waits for a processing slot

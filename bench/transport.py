@@ -28,7 +28,12 @@ from bench.load import Load, LoadError, Message, open_idle, run_lean, run_smtp_s
 from bench.report import Result, Run, idle_table, load_average, machine, throughput_table
 
 ROOT: Final = Path(__file__).resolve().parent.parent
-_HOOK_TITLES: Final = {"none": "", "plain": ", plain hook", "async": ", async hook"}
+_HOOK_TITLES: Final = {
+    "none": "",
+    "plain": ", plain hook",
+    "nonblocking": ", @nonblocking hook",
+    "async": ", async hook",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -332,7 +337,7 @@ def _parser() -> argparse.ArgumentParser:
         "--hook",
         choices=servers.HOOKS,
         default="none",
-        help="our engines' message hook: none (a floor), plain def, or async def",
+        help="our engines' message hook: none (a floor), plain def, @nonblocking def, async def",
     )
     p.add_argument("--serve", choices=servers.KNOWN, help=argparse.SUPPRESS)
     p.add_argument("--serve-hook", choices=servers.HOOKS, default="none", help=argparse.SUPPRESS)

@@ -56,7 +56,7 @@ from smtp_proto.events import (
     StartTlsRequest,
     UnknownCommand,
 )
-from smtp_proto.handler import Handler, HookCall, MaybeAwaitable, Outcome
+from smtp_proto.handler import Handler, HookCall, MaybeAwaitable, Outcome, nonblocking
 from smtp_proto.params import Body, MailParams, Notify, Orcpt, RcptParams, Ret
 from smtp_proto.replies import Reply
 from smtp_proto.session import SessionDriver
@@ -133,4 +133,5 @@ __all__ = [
     "TlsMode",
     "UnknownCommand",
     "Verb",
+    "nonblocking",
 ]

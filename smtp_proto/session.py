@@ -203,7 +203,10 @@ class SessionDriver:
     def _hook_call(self, hook: _Hook) -> HookCall:
         name, args = hook
         func = getattr(self.handler, name)
-        return HookCall(func, (self.ctx, *args), name in self.handler.async_hooks)
+        handler = self.handler
+        is_async = name in handler.async_hooks
+        blocks = not is_async and name not in handler.nonblocking_hooks
+        return HookCall(func, (self.ctx, *args), is_async, blocks)
 
     def _refusal(self, what: str, outcome: Outcome) -> Reply | None:
         """The error reply `outcome` asks for (logged), or None when the hook succeeded."""

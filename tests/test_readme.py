@@ -26,9 +26,11 @@ def test_readme_example_runs(name: str, code: str, capsys: pytest.CaptureFixture
     if name == "engines":
         engines = [line.split(" served on ")[0] for line in out.splitlines()]
         assert engines == ["threads", "asyncio", "trio", "gevent"]
+    if name == "nonblocking":
+        assert out == "['on_rcpt_to_event']\n"
     if name == "anyio":
         assert out.startswith("listening on [('127.0.0.1', ")
 
 
 def test_readme_has_examples() -> None:
-    assert [name for name, _ in BLOCKS] == ["core", "hooks", "engines", "anyio"]
+    assert [name for name, _ in BLOCKS] == ["core", "hooks", "engines", "nonblocking", "anyio"]

@@ -455,7 +455,12 @@ class Server(ServerBase):
         try:
             # Shielded: a running hook always finishes, so an accepted message is never lost.
             with anyio.CancelScope(shield=True):
-                outcome = await (call.run_async() if call.is_async else running.workers.run(call))
+                if call.is_async:
+                    outcome = await call.run_async()
+                elif call.blocks:
+                    outcome = await running.workers.run(call)
+                else:  # marked @nonblocking: on the loop, no thread hand-over
+                    outcome = call.run()
         finally:
             if step.slot:
                 slots.leave()

@@ -4,7 +4,7 @@ without sockets or sleeps."""
 from __future__ import annotations
 
 from smtp_proto.context import Context
-from smtp_proto.handler import Handler
+from smtp_proto.handler import Handler, nonblocking
 from smtp_proto.replies import Reply
 from smtp_proto.steps import Finish, Receive, RunHook, SessionSteps
 from tests.session.session_support import GREETING, make_driver
@@ -114,9 +114,10 @@ def test_once_told_to_stop_a_session_counts_as_idle_so_no_engine_waits_on_it() -
     steps, _ = started()
     steps.feed(b"EHLO c\r\nMAIL FROM:<a@example.org>\r\n")
     run_to_wait(steps)
-    assert not steps.idle  # a transaction is open: a stop gives it its grace
+    in_transaction = steps.idle  # a transaction is open: a stop gives it its grace
     steps.shut_down()
-    assert steps.idle  # asked again before the 421 goes out: still nothing to wait for
+    # Asked again before the 421 goes out: nothing to wait for any more.
+    assert (in_transaction, steps.idle) == (False, True)
     steps.shut_down()
     step = steps.next_step()
     assert isinstance(step, Finish)
@@ -139,3 +140,24 @@ def test_a_hook_that_gets_no_slot_is_not_run_and_the_session_ends_with_its_reply
     last = steps.next_step()
     assert isinstance(last, Finish)
     assert last.out == b"421 Server busy, try again later\r\n"
+
+
+class Marked(Handler):
+    @nonblocking
+    def on_helo_event(self, ctx: Context, helo: str) -> None:
+        pass
+
+    def on_mail_from_event(self, ctx: Context, mail_from: str) -> None:
+        pass
+
+
+def test_a_hook_step_says_whether_its_hook_may_block() -> None:
+    steps, _ = started(Marked())
+    steps.feed(b"EHLO c\r\nMAIL FROM:<a@example.org>\r\n")
+    marked = steps.next_step()
+    assert isinstance(marked, RunHook)
+    assert not marked.call.blocks  # @nonblocking: an event loop may run it in place
+    steps.hook_done(marked.call.run())
+    plain = steps.next_step()
+    assert isinstance(plain, RunHook)
+    assert plain.call.blocks
