@@ -228,12 +228,18 @@ def test_slots_are_given_in_request_order_and_a_waiter_that_gives_up_leaves_the_
     assert counts.processings == 0
 
 
-def test_a_slot_given_just_as_the_wait_ends_is_kept() -> None:
+def one_taken_one_queued() -> tuple[Utilization, Slots, SlotWaiter]:
+    """A single slot, taken, and a waiter queued for it."""
     counts = Utilization(max_connections=None, max_processings=1)
-    slots = Slots(counts, wait=0.0)
+    slots = Slots(counts, wait=1.0)
     assert slots.enter(waiter) is None
-    late = slots.enter(waiter)
-    assert late is not None
+    queued = slots.enter(waiter)
+    assert queued is not None
+    return counts, slots, queued
+
+
+def test_a_slot_given_just_as_the_wait_ends_is_kept() -> None:
+    counts, slots, late = one_taken_one_queued()
     slots.leave()  # handed over before the waiter settles
     assert slots.settle(late)  # so it runs its hook, and then gives the slot back
     slots.leave()
@@ -241,11 +247,7 @@ def test_a_slot_given_just_as_the_wait_ends_is_kept() -> None:
 
 
 def test_closed_slots_queue_no_one_but_free_ones_are_still_taken() -> None:
-    counts = Utilization(max_connections=None, max_processings=1)
-    slots = Slots(counts, wait=1.0)
-    assert slots.enter(waiter) is None
-    queued = slots.enter(waiter)
-    assert queued is not None
+    counts, slots, queued = one_taken_one_queued()
     slots.close()
     assert queued.turn.is_set()
     assert not slots.settle(queued)
