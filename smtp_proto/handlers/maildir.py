@@ -1,19 +1,32 @@
 """`MaildirHandler`: stores each accepted message into a Maildir with a `Received:` header.
 
-Uses only the stdlib `mailbox` module; the Maildir is created when missing.
+A message is written into tmp/, synced, then linked into new/ (the Maildir rule), so new/
+only ever holds whole messages; a failed write leaves nothing behind. The Maildir is
+created when missing.
 """
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
+import errno
+import itertools
 import logging
-import mailbox
 import os
-import threading
+import time
 from pathlib import Path
+from typing import Final
 
 from smtp_proto.context import Context
+from smtp_proto.errors import Smtpd452Error
 from smtp_proto.handler import Handler, MaybeAwaitable
+
+# Message content goes to the file in slices of about this size, never copied whole.
+_SLICE: Final = 1024 * 1024
+# errno values that say the file system is full: 452 4.3.1, the client may retry later.
+_FULL: Final = frozenset({errno.ENOSPC, errno.EDQUOT})
+# A clash of tmp/ names (another process on the same clock and pid) is retried this often.
+_ATTEMPTS: Final = 100
 
 
 def _clean(text: str) -> str:
@@ -67,31 +80,102 @@ class MaildirHandler(Handler):
 
     `hostname` names this server in the Received header (default: the local host the
     transport reports). Lines end in LF in the files, as Maildir readers expect, except
-    for BODY=BINARYMIME content, which is kept byte for byte. Thread-safe.
+    for BODY=BINARYMIME content, which is kept byte for byte. A full file system or quota
+    answers 452 4.3.1, any other OSError 451 4.3.0; either way no file is left behind.
+    Thread-safe.
     """
 
     def __init__(self, path: str | os.PathLike[str], *, hostname: str | None = None) -> None:
         self.path = Path(path)
         self.hostname = hostname
-        # mailbox.Maildir(create=True) makes cur/new/tmp only when the folder is missing,
-        # so an existing empty folder (a fresh mount, `mkdir maildir`) would fail each add.
+        # Make cur/new/tmp also in an existing empty folder (a fresh mount, `mkdir maildir`).
         for sub in ("cur", "new", "tmp"):
             (self.path / sub).mkdir(parents=True, exist_ok=True)
-        self._maildir = mailbox.Maildir(self.path, create=False)
-        self._lock = threading.Lock()
+        host = os.uname().nodename.replace("/", r"\057").replace(":", r"\072")
+        self._host = host or "localhost"
+        self._deliveries = itertools.count(1)  # next() is atomic: no lock needed
 
     def on_message_data_event(self, ctx: Context) -> MaybeAwaitable[None]:
-        """Store the message (see `store`); an OSError answers 451, never 250."""
+        """Store the message (see `store`); an OSError answers 451 or 452, never 250."""
         self.store(ctx)
         return None
 
     def store(self, ctx: Context) -> str:
-        """Write the message in `ctx` with its Received header; returns the Maildir key."""
+        """Write the message in `ctx` with its Received header; returns the Maildir key.
+
+        Raises `Smtpd452Error` when the file system is full, OSError on other failures.
+        """
         hostname = self.hostname or ctx.server.local_host
-        content = received_header(ctx, hostname=hostname) + bytes(ctx.message.data)
-        if ctx.envelope.encoding_body != "binarymime":
-            content = content.replace(b"\r\n", b"\n")
-        with self._lock:
-            key = self._maildir.add(content)
+        header = received_header(ctx, hostname=hostname)
+        binary = ctx.envelope.encoding_body == "binarymime"
+        try:
+            key = self._deliver(header, ctx.message.data, binary=binary)
+        except OSError as err:
+            if err.errno in _FULL:
+                raise Smtpd452Error(log=f"{ctx.message.queue_id} not stored: {err}") from err
+            raise
         self.on_logging_event(ctx, logging.DEBUG, f"{ctx.message.queue_id} stored as {key}")
         return key
+
+    def _deliver(self, header: bytes, data: bytearray, *, binary: bool) -> str:
+        """tmp/, written and synced, then linked into new/; nothing is left when it fails."""
+        fd, key = self._create()
+        tmp = self.path / "tmp" / key
+        try:
+            try:
+                _write(fd, header if binary else header.replace(b"\r\n", b"\n"))
+                _write_content(fd, data, binary=binary)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            # A link never replaces a file already in new/; a rename would.
+            os.link(tmp, self.path / "new" / key)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        with contextlib.suppress(OSError):  # stored: a stale tmp/ name harms nothing
+            os.unlink(tmp)
+        return key
+
+    def _create(self) -> tuple[int, str]:
+        """A new file in tmp/ under a unique name (time, pid, count, host): (fd, name)."""
+        for _ in range(_ATTEMPTS):
+            now = time.time()
+            key = (
+                f"{int(now)}.M{int(now % 1 * 1e6)}P{os.getpid()}"
+                f"Q{next(self._deliveries)}.{self._host}"
+            )
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+            try:
+                return os.open(self.path / "tmp" / key, flags, 0o666), key
+            except FileExistsError:
+                continue
+        raise FileExistsError(errno.EEXIST, "no free name in tmp/", str(self.path / "tmp"))
+
+
+def _write(fd: int, data: bytes | memoryview) -> None:
+    """All of `data` to `fd` (os.write may take less than it is given)."""
+    with memoryview(data) as view:
+        while view:
+            view = view[os.write(fd, view) :]
+
+
+def _write_content(fd: int, data: bytearray, *, binary: bool) -> None:
+    """The message content, CRLF turned into LF unless `binary`, a slice at a time."""
+    start, end = 0, len(data)
+    with memoryview(data) as view:
+        while start < end:
+            stop = min(start + _SLICE, end)
+            if binary:
+                _write(fd, view[start:stop])
+                start = stop
+                continue
+            if stop < end:  # cut after a line end, or at least never between CR and LF
+                lf = data.rfind(b"\n", start, stop)
+                if lf >= 0:
+                    stop = lf + 1
+                elif data[stop - 1] == 0x0D:
+                    stop -= 1
+            _write(fd, bytes(view[start:stop]).replace(b"\r\n", b"\n"))
+            start = stop
