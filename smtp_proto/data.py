@@ -180,6 +180,8 @@ class DataReader(MessageReader):
         allowed = self._line + (1 if self._bol and buf[pos : pos + 1] == b"." else 0)
         if len(buf) - pos < allowed:
             return pos
+        if self._bol and len(buf) - pos < 3 and b".\r\n".startswith(buf[pos:]):
+            return pos  # may still be the end marker, whatever the limit
         self.fail(replies.TEXT_LINE_TOO_LONG)
         self._bol = False
         return len(buf) - 1  # the last octet may be the CR of the next CRLF

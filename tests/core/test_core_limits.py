@@ -34,6 +34,7 @@ from tests.helpers import (
     content,
     of_type,
     pump,
+    session,
     started,
     wire,
 )
@@ -403,3 +404,13 @@ def test_an_endless_command_line_keeps_memory_bounded() -> None:
     assert _peak(run) < 512 * 1024
     assert kept[-1] == ConnectionClosed(by_client=False)
     assert conn.data_to_send() == wire(replies.LINE_NEVER_ENDS)
+
+
+@pytest.mark.parametrize("text_line", [1, 2, 3])
+def test_data_end_marker_read_a_byte_at_a_time_under_any_text_line_limit(text_line: int) -> None:
+    config = replace(CONFIG, limits=Limits(text_line=text_line))
+    data = EHLO + ENVELOPE + b"DATA\r\n.\r\nQUIT\r\n"
+    whole = session(data, config=config)
+    bytewise = session(*[data[i : i + 1] for i in range(len(data))], config=config)
+    assert bytewise[1] == whole[1]
+    assert bytewise[1].endswith(b"250 2.6.0 Message accepted\r\n221 2.0.0 Bye\r\n")
