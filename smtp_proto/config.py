@@ -37,6 +37,10 @@ class TlsMode(enum.Enum):
     REQUIRED = "required"
 
 
+# The shortest line each limit must let through: "DATA<CRLF>", a bare CRLF.
+_LEAST: Final = {"command_line": 6, "line_buffer": 6, "auth_line": 2, "text_line": 2}
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Limits:
     """Bounds on what one session may make the server hold or do; each at least 1."""
@@ -53,8 +57,9 @@ class Limits:
 
     def __post_init__(self) -> None:
         for f in fields(self):
-            if getattr(self, f.name) < 1:
-                raise ValueError(f"Limits.{f.name} must be at least 1")
+            least = _LEAST.get(f.name, 1)
+            if getattr(self, f.name) < least:
+                raise ValueError(f"Limits.{f.name} must be at least {least}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -406,7 +406,7 @@ def test_an_endless_command_line_keeps_memory_bounded() -> None:
     assert conn.data_to_send() == wire(replies.LINE_NEVER_ENDS)
 
 
-@pytest.mark.parametrize("text_line", [1, 2, 3])
+@pytest.mark.parametrize("text_line", [2, 3])
 def test_data_end_marker_read_a_byte_at_a_time_under_any_text_line_limit(text_line: int) -> None:
     config = replace(CONFIG, limits=Limits(text_line=text_line))
     data = EHLO + ENVELOPE + b"DATA\r\n.\r\nQUIT\r\n"
@@ -414,3 +414,12 @@ def test_data_end_marker_read_a_byte_at_a_time_under_any_text_line_limit(text_li
     bytewise = session(*[data[i : i + 1] for i in range(len(data))], config=config)
     assert bytewise[1] == whole[1]
     assert bytewise[1].endswith(b"250 2.6.0 Message accepted\r\n221 2.0.0 Bye\r\n")
+
+
+@pytest.mark.parametrize(
+    ("name", "least"), [("command_line", 6), ("line_buffer", 6), ("auth_line", 2), ("text_line", 2)]
+)
+def test_limits_below_the_shortest_line_they_must_pass_are_refused(name: str, least: int) -> None:
+    assert getattr(Limits(**{name: least}), name) == least
+    with pytest.raises(ValueError, match=f"Limits.{name} must be at least {least}"):
+        Limits(**{name: least - 1})
