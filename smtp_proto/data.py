@@ -173,6 +173,7 @@ class DataReader(MessageReader):
             self._bol = buf[bad - 2 : bad] == b"\r\n"
         content = self.deliver(b"".join(pieces)) if pieces else b""
         self.fail(reason)
+        self.header_end = False  # a header block the bad line cuts is never complete
         return content, self._drain(buf, bad)
 
     def _partial(self, buf: bytearray, pos: int) -> int:

@@ -423,3 +423,11 @@ def test_limits_below_the_shortest_line_they_must_pass_are_refused(name: str, le
     assert getattr(Limits(**{name: least}), name) == least
     with pytest.raises(ValueError, match=f"Limits.{name} must be at least {least}"):
         Limits(**{name: least - 1})
+
+
+def test_a_header_block_cut_by_an_overlong_line_never_completes_whatever_the_split() -> None:
+    data = b"EHLO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n" + b"X" * 1001 + b"\r\n\n"
+    whole = session(data, b"")
+    bytewise = session(*[data[i : i + 1] for i in range(len(data))], b"")
+    assert [type(e).__name__ for e in whole[0][-2:]] == ["DataStart", "ConnectionClosed"]
+    assert whole == bytewise
