@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from typing import Final
 
+from smtp_proto import replies
 from smtp_proto.data import MessageReader
 
 _BDAT: Final = re.compile(r"([0-9]{1,20})(?: +(LAST))? *", re.IGNORECASE)
@@ -69,8 +70,13 @@ class ChunkReader(MessageReader):
                 stop -= 1
         cut = self.split_headers(buf, pos, stop)
         self.remaining -= cut - pos
-        with memoryview(buf) as view:
-            piece = carry + view[pos:cut] if carry else bytes(view[pos:cut])
+        if self.size + len(carry) + cut - pos > self.max_size:
+            piece = b""  # too big: refuse it without copying what is read
+            self.size += len(carry) + cut - pos
+            self.fail(replies.MESSAGE_TOO_BIG)
+        else:
+            with memoryview(buf) as view:
+                piece = carry + view[pos:cut] if carry else bytes(view[pos:cut])
         if hold and cut == stop:
             self.carry = b"\r"
             self.remaining -= 1

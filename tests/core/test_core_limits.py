@@ -431,3 +431,18 @@ def test_a_header_block_cut_by_an_overlong_line_never_completes_whatever_the_spl
     bytewise = session(*[data[i : i + 1] for i in range(len(data))], b"")
     assert [type(e).__name__ for e in whole[0][-2:]] == ["DataStart", "ConnectionClosed"]
     assert whole == bytewise
+
+
+def test_a_bdat_read_past_the_size_limit_is_refused_without_a_copy() -> None:
+    config = replace(CONFIG, limits=Limits(message_size=1024))
+    conn = started(EHLO + ENVELOPE, config=config)
+    big = b"x" * (8 * 1024 * 1024)
+    conn.receive_data(b"BDAT %d LAST\r\n" % len(big) + big)
+    tracemalloc.start()
+    try:
+        pump(conn)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < len(big) // 2
+    assert b"552" in conn.data_to_send()
