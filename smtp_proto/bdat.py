@@ -70,13 +70,21 @@ class ChunkReader(MessageReader):
                 stop -= 1
         cut = self.split_headers(buf, pos, stop)
         self.remaining -= cut - pos
-        if self.size + len(carry) + cut - pos > self.max_size:
-            piece = b""  # too big: refuse it without copying what is read
-            self.size += len(carry) + cut - pos
-            self.fail(replies.MESSAGE_TOO_BIG)
-        else:
+        if self.failure is None and self.size + len(carry) + cut - pos > self.max_size:
+            # Too big: hand out what fits, as a split into smaller reads would, then
+            # refuse the rest without copying it.
+            room = self.max_size - self.size
             with memoryview(buf) as view:
-                piece = carry + view[pos:cut] if carry else bytes(view[pos:cut])
+                piece = carry[:room] + bytes(view[pos : pos + max(0, room - len(carry))])
+            content = self.deliver(piece) if piece else b""
+            self.size += len(carry) + cut - pos - len(piece)
+            self.fail(replies.MESSAGE_TOO_BIG)
+            if hold and cut == stop:
+                self.remaining -= 1
+                cut += 1
+            return content, cut
+        with memoryview(buf) as view:
+            piece = carry + view[pos:cut] if carry else bytes(view[pos:cut])
         if hold and cut == stop:
             self.carry = b"\r"
             self.remaining -= 1

@@ -32,6 +32,7 @@ from tests.helpers import (
     ENVELOPE,
     answers,
     content,
+    joined,
     of_type,
     pump,
     session,
@@ -446,3 +447,13 @@ def test_a_bdat_read_past_the_size_limit_is_refused_without_a_copy() -> None:
         tracemalloc.stop()
     assert peak < len(big) // 2
     assert b"552" in conn.data_to_send()
+
+
+def test_a_bdat_chunk_past_a_tiny_size_limit_gives_the_same_content_however_split() -> None:
+    config = replace(CONFIG, limits=Limits(message_size=3))
+    data = EHLO + ENVELOPE + b"BDAT 8 LAST\r\nabcdefgh" + ENVELOPE + b"DATA\r\nabcdefgh\r\n.\r\n"
+    whole = session(data, b"", config=config)
+    bytewise = session(*[data[i : i + 1] for i in range(len(data))], b"", config=config)
+    assert joined(whole[0]) == joined(bytewise[0])
+    assert whole[1] == bytewise[1]
+    assert content(whole[0]).startswith(b"abc")
