@@ -27,8 +27,8 @@ class ChunkReader(MessageReader):
 
     __slots__ = ("carry", "last", "remaining")
 
-    def __init__(self, max_size: int) -> None:
-        super().__init__(max_size)
+    def __init__(self, max_size: int, header_block: int) -> None:
+        super().__init__(max_size, header_block)
         self.remaining = 0  # octets of the current chunk still to come
         self.last = False  # the current chunk is the message's last
         # A CR that ended a chunk inside the header block, not handed out yet: it may start

@@ -280,7 +280,8 @@ class Commands:
 
     def _start_chunk(self) -> None:
         if not isinstance(self._reader, ChunkReader):
-            self._reader = ChunkReader(self.config.limits.message_size)
+            limits = self.config.limits
+            self._reader = ChunkReader(limits.message_size, limits.header_block)
         self._reader.start_chunk(self._chunk[0], last=self._chunk[1])
         self._set_state(State.BDAT)
 

@@ -50,6 +50,8 @@ class Limits:
     line_buffer: int = 16384  # a command line with no CRLF past this gets 421 and close
     text_line: int = 1000  # octets incl. CRLF, RFC 5321 4.5.3.1.6
     message_size: int = 32 * 1024 * 1024  # octets of message content (SIZE)
+    # Octets of the header block kept for HeadersComplete; a longer block is not refused.
+    header_block: int = 1024 * 1024
     recipients: int = 1000  # RFC 5321 4.5.3.1.8 asks for at least 100
     unknown_commands: int = 10
     errors: int = 20  # 4xx/5xx replies per session before 421 and close

@@ -235,7 +235,9 @@ class ServerConnection(Commands):
             return
         self._send(reply or replies.START_DATA)
         limits = self.config.limits
-        self._reader = DataReader(self.config.crlf_mode, limits.text_line, limits.message_size)
+        self._reader = DataReader(
+            self.config.crlf_mode, limits.text_line, limits.message_size, limits.header_block
+        )
         self._set_state(State.DATA)
 
     def _reject_data(self, event: DataStart, reply: Reply) -> None:

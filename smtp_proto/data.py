@@ -39,6 +39,7 @@ class MessageReader:
     __slots__ = (
         "after_newline",
         "failure",
+        "header_block",
         "header_end",
         "headers",
         "headers_done",
@@ -46,8 +47,9 @@ class MessageReader:
         "size",
     )
 
-    def __init__(self, max_size: int) -> None:
+    def __init__(self, max_size: int, header_block: int) -> None:
         self.max_size = max_size
+        self.header_block = header_block  # octets of the header block kept for HeadersComplete
         self.size = 0  # octets handed out so far
         self.failure: Reply | None = None  # set: the rest is drained, this reply follows
         self.headers = bytearray()
@@ -56,20 +58,32 @@ class MessageReader:
         self.after_newline = True  # the next octet starts a line (for the header search)
 
     def fail(self, reply: Reply) -> None:
-        """Refuse the message: keep draining, answer `reply` at its end."""
+        """Refuse the message: keep draining, answer `reply` at its end. A header block
+        the refusal cuts never completes, however the input was split."""
         if self.failure is None:
             self.failure = reply
+        self.header_end = False
 
     def deliver(self, piece: bytes) -> bytes:
-        """Account for content about to be handed out; b"" once the message failed."""
+        """Account for content about to be handed out: what fits the size limit (the
+        octets past it are dropped and the message refused); b"" once the message failed."""
         if self.failure is not None:
             return b""
-        self.size += len(piece)
-        if self.size > self.max_size:
+        size = self.size + len(piece)
+        if size > self.max_size:
+            # The same octets whatever the reads: a split into smaller ones hands out the
+            # pieces before the limit in full.
+            piece = piece[: self.max_size - self.size]
+            self.size = size
             self.fail(replies.MESSAGE_TOO_BIG)
-            return b""
+            return piece
+        self.size = size
         if not self.headers_done:
-            self.headers += piece
+            room = self.header_block - len(self.headers)
+            if room > 0:
+                # A longer header block is kept only up to the limit: a message without a
+                # blank line would otherwise be held twice, here and by the application.
+                self.headers += piece if len(piece) <= room else piece[:room]
         return piece
 
     def split_headers(self, buf: bytearray, start: int, stop: int) -> int:
@@ -97,8 +111,8 @@ class DataReader(MessageReader):
 
     __slots__ = ("_bol", "_line", "done", "mode")
 
-    def __init__(self, mode: CrlfMode, text_line: int, max_size: int) -> None:
-        super().__init__(max_size)
+    def __init__(self, mode: CrlfMode, text_line: int, max_size: int, header_block: int) -> None:
+        super().__init__(max_size, header_block)
         self.mode = mode
         self._line = text_line
         self._bol = True  # at the start of a line that follows CRLF (or of the message)
@@ -173,7 +187,6 @@ class DataReader(MessageReader):
             self._bol = buf[bad - 2 : bad] == b"\r\n"
         content = self.deliver(b"".join(pieces)) if pieces else b""
         self.fail(reason)
-        self.header_end = False  # a header block the bad line cuts is never complete
         return content, self._drain(buf, bad)
 
     def _partial(self, buf: bytearray, pos: int) -> int:
