@@ -102,6 +102,23 @@ class Shrinker:
                     else {k: v for k, v in case.config.items() if k != "limits"}
                 )
                 case = self._try(case, replace(case, config=config))
+        return self._limit_values(case)
+
+    def _limit_values(self, case: Case) -> Case:
+        """Each limit as low as it still fails: the smallest inputs need the smallest limits."""
+        limits = case.config.get("limits")
+        if not isinstance(limits, dict):
+            return case
+        for key in list(limits):
+            value = limits[key]
+            for candidate in (1, 2, 6, value // 4, value // 2, value - 1):
+                if candidate < value:
+                    smaller = {**limits, key: candidate}
+                    tried = self._try(
+                        case, replace(case, config={**case.config, "limits": smaller})
+                    )
+                    if tried is not case:
+                        case, limits, value = tried, smaller, candidate
         return case
 
     def _segments(self, case: Case) -> Case:
