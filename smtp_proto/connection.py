@@ -73,6 +73,7 @@ class ServerConnection(Commands):
         super().__init__(config or _DEFAULT_CONFIG, encrypted=encrypted, nonce=nonce)
         self._buf = bytearray()
         self._pos = 0
+        self._scanned = 0  # no CRLF starts in buf[_pos:_scanned]: a partial line is not rescanned
         self._eof = False
         self._pending: Decision | None = None
         self._closed: ConnectionClosed | None = None
@@ -106,6 +107,7 @@ class ServerConnection(Commands):
         elif self._state is not State.TLS:  # RFC 3207 5: plaintext after STARTTLS is dropped
             if self._pos:
                 del self._buf[: self._pos]
+                self._scanned = max(0, self._scanned - self._pos)
                 self._pos = 0
             self._buf += data
 
@@ -280,7 +282,7 @@ class ServerConnection(Commands):
     def _accept_starttls(self, event: StartTlsRequest, reply: Reply | None) -> None:
         self._send(reply or replies.READY_FOR_TLS)
         del self._buf[:]  # RFC 3207 5 (CVE-2011-0411): pipelined plaintext is never read
-        self._pos = 0
+        self._pos = self._scanned = 0
         self._set_state(State.TLS)
         self._events.append(BeginTls())
 
@@ -319,9 +321,11 @@ class ServerConnection(Commands):
     def _step_command(self) -> bool:
         buf, pos = self._buf, self._pos
         # RFC 5321 2.3.8: only CRLF ends a line; a bare LF stays inside it (and is refused).
-        end = buf.find(b"\r\n", pos, pos + self._max_line)
+        # A line arriving in small reads is searched once, not again from its start each read.
+        end = buf.find(b"\r\n", max(pos, self._scanned), pos + self._max_line)
         if end < 0:
             if len(buf) - pos < self._max_line:
+                self._scanned = len(buf) - 1  # a last CR may get its LF in the next read
                 return False
             self._skip_line = 0  # too long for any command: drop it up to its CRLF
             return True
