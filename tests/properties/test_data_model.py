@@ -72,16 +72,20 @@ def test_data_reader_matches_the_line_model(
         assert of_type(events, MessageReceived) == [MessageReceived(size=len(expected))]
 
 
-def model_limits(data: bytes, mode: CrlfMode, text_line: int, size: int) -> Reply | None:
-    """The reply after the end of data when `data` is read in stream order: the first limit
-    a line breaks refuses the message (its length as sent, a stuffed dot not counted; then
-    STRICT's bare CR or LF; then the content size so far). None while the end has not come."""
+def model_limits(
+    data: bytes, mode: CrlfMode, text_line: int, size: int
+) -> tuple[Reply, bytes] | None:
+    """The reply after the end of data when `data` is read in stream order, and the content
+    handed out: the first limit a line breaks refuses the message (its length as sent, a
+    stuffed dot not counted; then STRICT's bare CR or LF; then the content size so far).
+    Content stops before a bad line, or after the octets that fit the size. None while the
+    end has not come."""
     failure: Reply | None = None
-    total, bol = 0, True
+    out, bol = b"", True
     for part in data.split(b"\n")[:-1]:  # the text after the last LF cannot hold the end
         line = part + b"\n"
         if bol and line == b".\r\n":
-            return failure or replies.MESSAGE_ACCEPTED
+            return failure or replies.MESSAGE_ACCEPTED, out
         stuffed = bol and line.startswith(b".")
         bol = line.endswith(b"\r\n")
         if failure is not None:
@@ -92,16 +96,16 @@ def model_limits(data: bytes, mode: CrlfMode, text_line: int, size: int) -> Repl
         elif mode is CrlfMode.STRICT and BARE.search(body):
             failure = replies.BARE_LINE_ENDING
         else:
-            total += len(BARE_LF.sub(b"\r\n", body) if mode is CrlfMode.ENSURE else body)
-            if total > size:
-                failure = replies.MESSAGE_TOO_BIG
+            out += BARE_LF.sub(b"\r\n", body) if mode is CrlfMode.ENSURE else body
+            if len(out) > size:
+                failure, out = replies.MESSAGE_TOO_BIG, out[:size]
     return None
 
 
 @given(
     pieces=PIECES,
     mode=st.sampled_from(list(CrlfMode)),
-    text_line=st.integers(3, 12),
+    text_line=st.integers(2, 12),
     size=st.integers(1, 40),
     cuts=st.one_of(st.none(), st.just([]), st.lists(st.integers(1, 300))),
 )
@@ -109,14 +113,16 @@ def test_limits_in_stream_order_match_the_model(
     pieces: list[bytes], mode: CrlfMode, text_line: int, size: int, cuts: list[int] | None
 ) -> None:
     """Whatever the reads (a byte each when `cuts` is None, one, random), the first limit
-    broken decides the reply."""
+    broken decides the reply, and the content handed out before it is the same."""
     data = b"".join(pieces)
     config = replace(CONFIG, crlf_mode=mode, limits=Limits(text_line=text_line, message_size=size))
     wire = START + data
-    _, out = session(*reads(wire, range(len(wire)) if cuts is None else cuts), config=config)
+    events, out = session(*reads(wire, range(len(wire)) if cuts is None else cuts), config=config)
     expected = model_limits(data, mode, text_line, size)
     tail = out.split(b"354 End data with <CR><LF>.<CR><LF>\r\n", 1)[1]
     if expected is None:
         assert tail == b""
     else:
-        assert tail.startswith(expected.to_bytes())
+        reply, handed_out = expected
+        assert tail.startswith(reply.to_bytes())
+        assert content(events) == handed_out
