@@ -48,7 +48,7 @@ class ChunkReader(MessageReader):
     def read(self, buf: bytearray, pos: int) -> tuple[bytes, int]:
         """Consume up to the rest of the chunk from buf[pos:]; return (content, new position)."""
         stop = min(len(buf), pos + self.remaining)
-        if self.failure is not None:
+        if self.settle() is not None:
             self.remaining -= stop - pos
             self.carry = b""
             return b"", stop
@@ -78,7 +78,7 @@ class ChunkReader(MessageReader):
                 piece = carry[:room] + bytes(view[pos : pos + max(0, room - len(carry))])
             content = self.deliver(piece) if piece else b""
             self.size += len(carry) + cut - pos - len(piece)
-            self.fail(replies.MESSAGE_TOO_BIG)
+            self.refuse(replies.MESSAGE_TOO_BIG, handed_out=bool(content))
             if hold and cut == stop:
                 self.remaining -= 1
                 cut += 1

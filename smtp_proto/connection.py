@@ -7,6 +7,7 @@ session at once gives the same events and bytes (message chunks compared joined)
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from typing import Final
 
@@ -167,6 +168,9 @@ class ServerConnection(Commands):
         if self._reader is None or self._pending is not None or not reply.is_error:
             raise LocalProtocolError("discard_message() needs message content in progress")
         self._reader.fail(reply)
+        # The header block of a refused message never completes, wherever the reads ended.
+        if any(isinstance(e, HeadersComplete) for e in self._events):
+            self._events = deque(e for e in self._events if not isinstance(e, HeadersComplete))
 
     # Decisions ------------------------------------------------------------------------------
 
@@ -384,9 +388,10 @@ class ServerConnection(Commands):
         if reader is None:
             raise AssertionError("no message to finish")
         command = "DATA" if isinstance(reader, DataReader) else "BDAT"
-        if reader.failure is not None:
+        failure = reader.settle()
+        if failure is not None:
             for i, _ in enumerate(self._rcpts if self.config.lmtp else (None,)):
-                self._refuse(command, reader.failure, budget=i == 0)
+                self._refuse(command, failure, budget=i == 0)
             self._end_message()
         elif command == "BDAT" and not self._chunk[1]:
             self._send(Reply(250, (f"{self._chunk[0]} octets received",), (2, 0, 0)))

@@ -39,6 +39,7 @@ class MessageReader:
     __slots__ = (
         "after_newline",
         "failure",
+        "found",
         "header_block",
         "header_end",
         "headers",
@@ -52,6 +53,7 @@ class MessageReader:
         self.header_block = header_block  # octets of the header block kept for HeadersComplete
         self.size = 0  # octets handed out so far
         self.failure: Reply | None = None  # set: the rest is drained, this reply follows
+        self.found: Reply | None = None  # a refusal that takes effect at the next step
         self.headers = bytearray()
         self.headers_done = False
         self.header_end = False  # the header block just ended: emit HeadersComplete now
@@ -64,10 +66,27 @@ class MessageReader:
             self.failure = reply
         self.header_end = False
 
+    def refuse(self, reply: Reply, *, handed_out: bool) -> None:
+        """The reader refuses the message. When content goes out in the same step, the
+        refusal waits for the next one: an application refusing that content answers first,
+        as it would have had the content come in smaller reads."""
+        if not handed_out:
+            self.fail(reply)
+        elif self.failure is None and self.found is None:
+            self.found = reply
+            self.header_end = False
+
+    def settle(self) -> Reply | None:
+        """Let a refusal found in the last step take effect; the message's failure, if any."""
+        if self.found is not None:
+            self.fail(self.found)
+            self.found = None
+        return self.failure
+
     def deliver(self, piece: bytes) -> bytes:
         """Account for content about to be handed out: what fits the size limit (the
         octets past it are dropped and the message refused); b"" once the message failed."""
-        if self.failure is not None:
+        if self.failure is not None or self.found is not None:
             return b""
         size = self.size + len(piece)
         if size > self.max_size:
@@ -75,7 +94,7 @@ class MessageReader:
             # pieces before the limit in full.
             piece = piece[: self.max_size - self.size]
             self.size = size
-            self.fail(replies.MESSAGE_TOO_BIG)
+            self.refuse(replies.MESSAGE_TOO_BIG, handed_out=bool(piece))
             return piece
         self.size = size
         if not self.headers_done:
@@ -120,7 +139,7 @@ class DataReader(MessageReader):
 
     def read(self, buf: bytearray, pos: int) -> tuple[bytes, int]:
         """Consume complete lines from buf[pos:]; return (content, new position)."""
-        if self.failure is not None:
+        if self.settle() is not None:
             return b"", self._drain(buf, pos)
         end = buf.rfind(b"\n", pos) + 1
         if end == 0:
@@ -181,13 +200,14 @@ class DataReader(MessageReader):
         self, buf: bytearray, pieces: list[bytes], start: int, bad: int, reason: Reply
     ) -> tuple[bytes, int]:
         """Hand out the lines before the bad one at `bad` (they may pass the size limit
-        first), then refuse the message for `reason` and drain from the bad line on."""
+        first), then refuse the message for `reason` and drain from the bad line on (at the
+        next step when content went out)."""
         if bad > start:
             pieces.append(self._normal(bytes(buf[start:bad])))
             self._bol = buf[bad - 2 : bad] == b"\r\n"
         content = self.deliver(b"".join(pieces)) if pieces else b""
-        self.fail(reason)
-        return content, self._drain(buf, bad)
+        self.refuse(reason, handed_out=bool(content))
+        return content, bad if content else self._drain(buf, bad)
 
     def _partial(self, buf: bytearray, pos: int) -> int:
         """No LF after pos: wait, unless the line can no longer fit the limit."""

@@ -12,17 +12,21 @@ from typing import Final
 import pytest
 
 from smtp_proto import replies
-from smtp_proto.config import Limits, ServerConfig
+from smtp_proto.config import CrlfMode, Limits, ServerConfig
 from smtp_proto.connection import ServerConnection
 from smtp_proto.events import (
     NEED_DATA,
     CommandRejected,
     ConnectionClosed,
+    DataStart,
     Decision,
     Event,
     HeadersComplete,
+    MessageChunk,
     MessageReceived,
+    Signal,
 )
+from smtp_proto.replies import Reply
 from tests.helpers import CONFIG, EHLO, ENVELOPE, content, joined, of_type, session
 
 START: Final = EHLO + ENVELOPE + b"DATA\r\n"
@@ -158,3 +162,74 @@ def test_a_bdat_chunk_without_a_blank_line_costs_the_core_bounded_memory() -> No
     (headers,) = of_type(kept, HeadersComplete)
     assert headers.headers == b"x" * (256 * 1024)
     assert of_type(kept, MessageReceived) == [MessageReceived(size=total)]
+
+
+APP_REFUSAL: Final = Reply(552, ("Content refused by the application",), (5, 3, 4))
+
+
+def run_refusing(
+    data: bytes, config: ServerConfig, octets: int, size: int
+) -> tuple[list[Event], bytes]:
+    """Feed `data` in `size`-octet reads; the application refuses at `octets` of content."""
+    conn = ServerConnection(config)
+    events: list[Event] = []
+    seen = 0
+    chunks = [data[i : i + size] for i in range(0, len(data), size)] + [b""]
+    while True:
+        event = conn.next_event()
+        if event is NEED_DATA:
+            conn.receive_data(chunks.pop(0))
+            continue
+        assert not isinstance(event, Signal)
+        events.append(event)
+        if isinstance(event, Decision):
+            seen = 0 if isinstance(event, DataStart) else seen
+            conn.accept()
+        elif isinstance(event, MessageChunk):
+            seen += len(event.data)
+            if seen >= octets:
+                conn.discard_message(APP_REFUSAL)
+        elif isinstance(event, ConnectionClosed):
+            return events, conn.data_to_send()
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        (replace(CONFIG, crlf_mode=CrlfMode.STRICT), b"A: b\r\n\r\n0123456789\r\nbare\nlf\r\n"),
+        (with_limits(message_size=14), b"A: b\r\n\r\n0123456789\r\nmore\r\n"),
+        (with_limits(text_line=12), b"A: b\r\n\r\n0123456789\r\n" + b"x" * 20 + b"\r\n"),
+    ],
+    ids=["bare LF", "size", "long line"],
+)
+def test_an_application_refusing_content_before_a_bad_line_answers_first_however_split(
+    config: ServerConfig, message: bytes
+) -> None:
+    """The reader refuses at a line after content the application refused: the
+    application's reply wins whether that content came in one read or in many."""
+    data = START + message + b".\r\nQUIT\r\n"
+    whole = run_refusing(data, config, 10, len(data))
+    assert whole[1].endswith(APP_REFUSAL.to_bytes() + replies.CLOSING.to_bytes())
+    for size in (1, 7):
+        parts = run_refusing(data, config, 10, size)
+        assert parts[1] == whole[1]
+        assert [e for e in parts[0] if not isinstance(e, MessageChunk)] == [
+            e for e in whole[0] if not isinstance(e, MessageChunk)
+        ]
+
+
+def test_the_reader_refusal_stands_when_the_application_refused_nothing() -> None:
+    config = replace(CONFIG, crlf_mode=CrlfMode.STRICT)
+    data = START + b"A: b\r\n\r\n0123456789\r\nbare\nlf\r\n.\r\nQUIT\r\n"
+    for size in (1, len(data)):
+        _, out = run_refusing(data, config, 10_000, size)
+        assert out.endswith(replies.BARE_LINE_ENDING.to_bytes() + replies.CLOSING.to_bytes())
+
+
+def test_a_refused_header_block_gives_no_headers_complete_however_split() -> None:
+    """Refused while its last header line is handed out, a header block never completes."""
+    data = START + b"A: b\r\nC: d\r\n\r\nbody\r\n.\r\nQUIT\r\n"
+    for size in (1, 3, len(data)):
+        events, out = run_refusing(data, CONFIG, 5, size)
+        assert not of_type(events, HeadersComplete)
+        assert out.endswith(APP_REFUSAL.to_bytes() + replies.CLOSING.to_bytes())
