@@ -246,9 +246,10 @@ def fuzz(
     shrink: bool = True,
     write: Path | None = None,
     progress: Callable[[Report], None] | None = None,
+    found: Callable[[Found], None] | None = None,
 ) -> Report:
     """Check sessions start..start+sessions-1 of `seed`; minimise (and with `write`,
-    record) the first failure of each kind."""
+    record) the first failure of each kind; `found` hears of each failure at once."""
     report = Report(seed=seed, start=start)
     began = time.perf_counter()
     kinds: set[str] = set()
@@ -264,6 +265,8 @@ def fuzz(
                     save_regression(f"seed {seed} session {index}", failure, case, write)
             kinds.add(failure.kind)
             report.found.append(Found(index, failure, case))
+            if found is not None:
+                found(report.found[-1])
         if progress is not None and report.sessions % 1000 == 0:
             report.seconds = time.perf_counter() - began
             progress(report)
@@ -293,6 +296,10 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
 
+    def show(found: Found) -> None:
+        print(f"session {found.index}: {found.failure}", flush=True)
+        print(f"  case: {json.dumps(case_to_json(found.case))}", flush=True)
+
     report = fuzz(
         args.seed,
         args.sessions,
@@ -301,10 +308,8 @@ def main(argv: list[str] | None = None) -> int:
         shrink=not args.no_shrink,
         write=None if args.no_write else REGRESSIONS,
         progress=progress,
+        found=show,
     )
-    for found in report.found:
-        print(f"session {found.index}: {found.failure}")
-        print(f"  case: {json.dumps(case_to_json(found.case))}")
     end = report.start + report.sessions - 1
     print(
         f"seed {report.seed}: sessions {report.start}..{end} ({report.sessions}) in"
