@@ -54,8 +54,8 @@ class ChunkReader(MessageReader):
             return b"", stop
         carry = self.carry
         if carry:
-            if stop == pos and not self.last:
-                return b"", pos
+            if stop == pos and (self.remaining or not self.last):
+                return b"", pos  # the octet after the CR has not come: it may be its LF
             if self.after_newline and not self.headers_done and stop > pos and buf[pos] == 0x0A:
                 self.header_end = True  # the carried CR starts the blank line
                 return b"", pos

@@ -112,6 +112,16 @@ def test_header_end_split_across_chunks() -> None:
     assert of_type(events, HeadersComplete) == [HeadersComplete(headers=b"Subject: x\r\n")]
 
 
+@pytest.mark.parametrize("size", [1, 2, 3])
+def test_header_end_split_across_chunks_in_small_reads(size: int) -> None:
+    """The LF of the blank line may start the LAST chunk after a read that holds none of it."""
+    data = START + bdat(b"Subject: x\r\n\r") + bdat(b"\nbody", last=True)
+    events, out = session(*(data[i : i + size] for i in range(0, len(data), size)))
+    assert of_type(events, HeadersComplete) == [HeadersComplete(headers=b"Subject: x\r\n")]
+    assert joined(events) == joined(session(data)[0])
+    assert out.endswith(ACCEPTED)
+
+
 def test_a_chunk_ending_in_cr_then_an_empty_last_chunk_keeps_every_octet() -> None:
     events, out = session(START + bdat(b"Subject: x\r\n\r") + b"BDAT 0 LAST\r\n\nNOOP\r\n")
     assert content(events) == b"Subject: x\r\n\r"
