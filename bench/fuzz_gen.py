@@ -49,7 +49,7 @@ ANSWERS: Final = (
     "reject-421",
     "abort",
 )
-_ANSWER_WEIGHTS: Final = (82, 5, 6, 3, 2, 1, 1)
+_ANSWER_WEIGHTS: Final = (176, 8, 8, 4, 2, 1, 1)
 HOOK_OUTCOMES: Final = 8  # hook plan values are taken modulo this (see bench.fuzz)
 
 _DOMAINS: Final = (
@@ -108,6 +108,16 @@ _MAIL_PARAMS: Final = (
     "=x",
     "SIZE=1 SIZE=2",
     "\u00fc=1",
+)
+_GOOD_MAIL_PARAMS: Final = (
+    "SIZE=10",
+    "BODY=7BIT",
+    "BODY=8BITMIME",
+    "BODY=BINARYMIME",
+    "SMTPUTF8",
+    "RET=HDRS",
+    "ENVID=abc+2B",
+    "AUTH=<>",
 )
 _RCPT_PARAMS: Final = (
     "NOTIFY=NEVER",
@@ -186,15 +196,11 @@ def gen_case(rng: random.Random, *, driver_share: float = 0.0) -> Case:
     """A new case from `rng`."""
     config = gen_config(rng)
     plan = Plan(config, rng, dict(config.get("limits", {})))  # type: ignore[call-overload]
-    if rng.random() < 0.9:
-        _helo(plan)
+    _opening(plan)
     for _ in range(rng.randint(1, 8)):
         _gen_command(plan)
         if plan.lines and plan.lines[-1].upper() == b"STARTTLS\r\n" and rng.random() < 0.8:
-            plan.segments.append(b"".join(plan.lines))
-            plan.lines = []
-            if rng.random() < 0.9:
-                _helo(plan)
+            _new_segment(plan)
     plan.segments.append(b"".join(plan.lines))
     segments = [mutate(rng, s) if rng.random() < 0.3 else s for s in plan.segments]
     answers = tuple(rng.choices(range(len(ANSWERS)), _ANSWER_WEIGHTS, k=rng.randint(0, 40)))
@@ -210,6 +216,26 @@ def gen_case(rng: random.Random, *, driver_share: float = 0.0) -> Case:
         hooks=hooks,
         splits=rng.randrange(1 << 30),
     )
+
+
+def _opening(plan: Plan) -> None:
+    """What a client usually does first: EHLO, STARTTLS when offered, AUTH when offered."""
+    rng = plan.rng
+    if rng.random() < 0.9:
+        _helo(plan)
+    if plan.config.get("tls_mode", "forbidden") != "forbidden" and rng.random() < 0.7:
+        _line(plan, "STARTTLS")
+        _new_segment(plan)
+    if plan.config.get("auth_mode", "forbidden") != "forbidden" and rng.random() < 0.7:
+        _auth(plan, valid=True)
+
+
+def _new_segment(plan: Plan) -> None:
+    """What follows is sent after the TLS handshake, usually starting with EHLO again."""
+    plan.segments.append(b"".join(plan.lines))
+    plan.lines = []
+    if plan.rng.random() < 0.9:
+        _helo(plan)
 
 
 def gen_config(rng: random.Random) -> Json:
@@ -282,10 +308,11 @@ def _helo(plan: Plan) -> None:
 
 def _mail(plan: Plan) -> None:
     rng = plan.rng
-    params = " ".join(rng.sample(_MAIL_PARAMS, rng.choice((0, 0, 0, 0, 1, 1, 2, 3))))
+    pool = _MAIL_PARAMS if rng.random() < 0.3 else _GOOD_MAIL_PARAMS
+    params = " ".join(rng.sample(pool, rng.choice((0, 0, 0, 0, 1, 1, 2, 3))))
     if rng.random() < 0.2:
         params = f"SIZE={rng.randint(0, plan.limit('message_size') + 5)} {params}"
-    path = _pick(rng, "<a@b.example>", _ADDRESSES)
+    path = _pick(rng, "<a@b.example>", _ADDRESSES, 0.1)
     keyword = _pick(rng, "FROM:", ("from:", "FROM: ", "FROM", "TO:"), 0.05)
     _line(plan, "MAIL", f"{keyword}{path} {params}".rstrip() if params else keyword + path)
 
@@ -388,8 +415,21 @@ def _chunk_data(plan: Plan) -> bytes:
     return bytes(rng.randrange(256) for _ in range(rng.randint(0, 40)))
 
 
-def _auth(plan: Plan) -> None:
+def _auth(plan: Plan, *, valid: bool = False) -> None:
     rng = plan.rng
+    if valid:
+        mechanism = rng.choice(("PLAIN", "PLAIN", "LOGIN", "CRAM-MD5"))
+        if mechanism == "PLAIN":
+            _line(plan, "AUTH", "PLAIN " + _b64(b"\0tim\0pw"))
+        else:
+            _line(plan, "AUTH", mechanism)
+            answers = (
+                (b"tim 0123456789abcdef0123456789abcdef",)
+                if mechanism == "CRAM-MD5"
+                else (b"tim", b"pw")
+            )
+            plan.lines += [_b64(a).encode() + b"\r\n" for a in answers]
+        return
     mechanism = rng.choice(("PLAIN", "LOGIN", "CRAM-MD5", "plain", "XOAUTH2", ""))
     initial = ""
     if mechanism.upper() in ("PLAIN", "LOGIN") and rng.random() < 0.4:
@@ -425,7 +465,6 @@ def _simple(plan: Plan) -> None:
             ("RSET", "x"),
             ("NOOP", ""),
             ("NOOP", "anything here"),
-            ("QUIT", ""),
             ("QUIT", "now"),
             ("VRFY", "a"),
             ("VRFY", ""),
@@ -439,6 +478,8 @@ def _simple(plan: Plan) -> None:
             ("MAIL", ""),
         )
     )
+    if rng.random() < 0.04:
+        verb, arg = "QUIT", ""
     _line(plan, verb, arg)
 
 
