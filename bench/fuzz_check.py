@@ -38,6 +38,7 @@ from smtp_proto.events import (
     HeadersComplete,
     Helo,
     MessageChunk,
+    MessageReceived,
     StartTlsRequest,
 )
 from smtp_proto.handler import Handler
@@ -417,6 +418,28 @@ def check_replies(out: bytes) -> None:
         raise Failure("malformed-reply", "the output ends on a continuation line")
 
 
+def check_content(events: Sequence[Event], header_block: int) -> None:
+    """Within each message: HeadersComplete holds the content handed out before it (up to
+    `header_block` octets) and comes at most once; MessageReceived counts every octet."""
+    content: bytearray | None = None
+    headers_seen = False
+    for event in events:
+        if isinstance(event, DataStart):
+            content, headers_seen = bytearray(), False
+        elif isinstance(event, MessageChunk) and content is not None:
+            content += event.data
+        elif isinstance(event, HeadersComplete):
+            if content is None or headers_seen:
+                raise Failure("content", "HeadersComplete outside a message or twice")
+            if event.headers != content[:header_block]:
+                raise Failure("content", f"headers {event.headers[:60]!r} != content before")
+            headers_seen = True
+        elif isinstance(event, MessageReceived):
+            if content is None or event.size != len(content):
+                raise Failure("content", f"MessageReceived(size={event.size}) != content")
+            content = None
+
+
 def check_case(case: Case, *, factory: Factory = new_connection) -> Failure | None:
     """Run `case` whole, byte by byte and in random reads; the first broken invariant."""
     try:
@@ -430,6 +453,8 @@ def check_case(case: Case, *, factory: Factory = new_connection) -> Failure | No
     try:
         reference = runner(case, config, splits[0], probes=False, factory=factory)
         check_replies(bytes(reference.out))
+        if not case.driver:
+            check_content(reference.events, config.limits.header_block)
         for i, split in enumerate(splits[1:], 1):
             other = runner(case, config, split, probes=True, factory=factory)
             _compare(reference, other, ("bytes", "random", "random")[min(i - 1, 2)])

@@ -30,7 +30,7 @@ from bench.fuzz_gen import Case
 from smtp_proto.config import ServerConfig
 from smtp_proto.connection import ServerConnection
 from smtp_proto.errors import LocalProtocolError
-from smtp_proto.events import NEED_DATA, ConnectionClosed, Event, Signal
+from smtp_proto.events import NEED_DATA, ConnectionClosed, Event, MessageReceived, Signal
 from smtp_proto.replies import Reply
 
 ENVELOPE: Final = b"EHLO x\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\n"
@@ -64,6 +64,16 @@ class NeverCloses(ServerConnection):
     def next_event(self) -> Event | Signal:
         event = super().next_event()
         return NEED_DATA if isinstance(event, ConnectionClosed) and event.by_client else event
+
+
+class Miscounting(ServerConnection):
+    """Reports one octet more than it handed out."""
+
+    def next_event(self) -> Event | Signal:
+        event = super().next_event()
+        if isinstance(event, MessageReceived):
+            return MessageReceived(size=event.size + 1)
+        return event
 
 
 class Lax(ServerConnection):
@@ -104,6 +114,7 @@ def test_the_real_connection_passes() -> None:
         (Chatty, "output-after-close"),
         (NeverCloses, "no-close-after-eof"),
         (Lax, "misuse-accepted"),
+        (Miscounting, "content"),
     ],
 )
 def test_a_broken_connection_is_caught(broken: type[ServerConnection], kind: str) -> None:
