@@ -27,7 +27,8 @@ def find_header_end(buf: bytearray, start: int, stop: int, *, after_newline: boo
     line's LF (the blank line starts there), or -1. `after_newline`: start is a line start."""
     if after_newline and start < stop:
         first = buf[start]
-        if first == 0x0A or (first == 0x0D and buf[start + 1 : start + 2] == b"\n"):
+        # Never past `stop`: what follows a BDAT chunk is the next command, not content.
+        if first == 0x0A or (first == 0x0D and buf[start + 1 : min(start + 2, stop)] == b"\n"):
             return start
     m = _BLANK_LINE.search(buf, start, stop)
     return -1 if m is None else m.start() + 1

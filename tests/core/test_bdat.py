@@ -122,6 +122,15 @@ def test_header_end_split_across_chunks_in_small_reads(size: int) -> None:
     assert out.endswith(ACCEPTED)
 
 
+@pytest.mark.parametrize("size", [1, 100])
+def test_the_header_block_never_reaches_past_the_last_chunk(size: int) -> None:
+    """The LF after a LAST chunk of one CR belongs to the next command, not to a blank line."""
+    data = START + b"BDAT 1 LAST\r\n\r\nNOOP\r\n"
+    events, _ = session(*(data[i : i + size] for i in range(0, len(data), size)))
+    assert of_type(events, HeadersComplete) == [HeadersComplete(headers=b"\r")]
+    assert content(events) == b"\r"
+
+
 def test_a_chunk_ending_in_cr_then_an_empty_last_chunk_keeps_every_octet() -> None:
     events, out = session(START + bdat(b"Subject: x\r\n\r") + b"BDAT 0 LAST\r\n\nNOOP\r\n")
     assert content(events) == b"Subject: x\r\n\r"
