@@ -44,6 +44,11 @@ class ChunkReader(MessageReader):
         """The next `size` octets belong to the message; `last`: they end it."""
         self.remaining = size
         self.last = last
+        if self.failure is None and self.found is None and self.size + size > self.max_size:
+            # Known too big from the command alone: refuse before any octet, so a
+            # `BDAT 1000000000` is drained without the application keeping what fits.
+            self.size += size
+            self.fail(replies.MESSAGE_TOO_BIG)
 
     def read(self, buf: bytearray, pos: int) -> tuple[bytes, int]:
         """Consume up to the rest of the chunk from buf[pos:]; return (content, new position)."""

@@ -195,6 +195,30 @@ def test_size_limit_at_the_edge() -> None:
     assert of_type(events, MessageReceived) == [MessageReceived(size=10)]
 
 
+@pytest.mark.parametrize("first", [b"", b"Subject: x\r\n"], ids=["first-chunk", "second-chunk"])
+def test_a_chunk_that_cannot_fit_is_refused_before_any_octet(first: bytes) -> None:
+    # Its size alone breaks the limit: nothing of it goes out, not even the octets that
+    # would fit, so a `BDAT 1000000000` costs the application nothing.
+    config = replace(CONFIG, limits=Limits(message_size=20))
+    conn = started(START, config=config)
+    chunk = b"Subject: y\r\n\r\n" + b"z" * 10
+    head = bdat(first) if first else b""
+    events = pump(conn, head + bdat(chunk, last=True) + b"NOOP\r\n")
+    assert content(events) == first
+    assert not of_type(events, HeadersComplete)
+    reply = wire(replies.MESSAGE_TOO_BIG, replies.NOOP_OK)
+    assert conn.data_to_send() == (octets(len(first)) if first else b"") + reply
+    assert conn.state is State.READY
+
+
+def test_a_chunk_that_just_fits_is_read() -> None:
+    config = replace(CONFIG, limits=Limits(message_size=20))
+    conn = started(START, config=config)
+    events = pump(conn, bdat(b"Subject: y\r\n") + bdat(b"\r\n" + b"z" * 6, last=True))
+    assert of_type(events, MessageReceived) == [MessageReceived(size=20)]
+    assert conn.data_to_send() == octets(12) + ACCEPTED
+
+
 def test_chunks_pipelined_after_a_failed_chunk_are_skipped_byte_exactly() -> None:
     config = replace(CONFIG, limits=Limits(message_size=3))
     conn = started(START, config=config)

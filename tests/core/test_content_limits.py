@@ -81,7 +81,9 @@ def test_bdat_then_data_past_a_tiny_size_limit_give_the_same_events_however_spli
             )
             assert parts[1] == whole[1]
             assert joined(parts[0]) == joined(whole[0])
-        assert content(whole[0]) == (b"A: b\r\n\r\nbody"[:limit] + b"A: b\r\n\r\nbody\r\n"[:limit])
+        # A chunk is handed out whole or, when its size breaks the limit, not at all.
+        chunks = b"A: b\r\n" if limit >= 6 else b""
+        assert content(whole[0]) == chunks + b"A: b\r\n\r\nbody\r\n"[:limit]
 
 
 @pytest.mark.parametrize(("block", "kept"), [(8, b"A: b\r\nC:"), (9, b"A: b\r\nC: ")])
