@@ -30,14 +30,18 @@ class SmtpError(Exception):
 
 
 class FixedSmtpError(SmtpError):
-    """Base of the `SmtpdNNNError` classes: code, text and enhanced code are fixed."""
+    """Base of the `SmtpdNNNError` classes: the code is fixed; the text and the enhanced
+    code have defaults a raise may replace (`Smtpd550Error("Relaying denied",
+    enhanced=(5, 7, 1))`). An enhanced code must be of the reply's class: ValueError."""
 
     code: int = 0
     text: str = ""
     enhanced: Enhanced = (0, 0, 0)
 
-    def __init__(self, text: str | None = None, *, log: str = "") -> None:
-        super().__init__(self.code, text or self.text, enhanced=self.enhanced, log=log)
+    def __init__(
+        self, text: str | None = None, *, enhanced: Enhanced | None = None, log: str = ""
+    ) -> None:
+        super().__init__(self.code, text or self.text, enhanced=enhanced or self.enhanced, log=log)
 
 
 # One class per code the seed and RFC 5321 use; `text` may be replaced per raise.

@@ -169,3 +169,22 @@ def test_an_answer_after_the_transport_aborted_is_dropped() -> None:
     closed = driver.conn.next_event()
     assert isinstance(closed, ConnectionClosed)
     driver.handle(closed)
+
+
+def test_a_fixed_error_carries_another_enhanced_code_of_its_class() -> None:
+    class Relay(Handler):
+        def on_rcpt_to_event(self, ctx: Context, rcpt_to: str) -> None:
+            if not rcpt_to.endswith("@d.test"):
+                raise Smtpd550Error("Relaying denied", enhanced=(5, 7, 1))
+            raise Smtpd550Error  # its default: 5.1.1, no such mailbox
+
+    out = pump(
+        make_driver(Relay()),
+        b"EHLO c.example\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<x@e.test>\r\nRCPT TO:<x@d.test>\r\n",
+    )
+    assert lines(out)[-2:] == [
+        b"550 5.7.1 Relaying denied\r\n",
+        b"550 5.1.1 Requested action not taken: mailbox unavailable\r\n",
+    ]
+    with pytest.raises(ValueError, match="does not fit"):
+        Smtpd550Error(enhanced=(4, 7, 1))
