@@ -40,10 +40,11 @@ from smtp_proto.events import (
     MessageChunk,
     MessageReceived,
     StartTlsRequest,
+    UnknownCommand,
 )
 from smtp_proto.handler import Handler
 from smtp_proto.replies import Reply
-from smtp_proto.session import SessionDriver
+from smtp_proto.session import SessionDriver, config_for
 
 NONCE: Final = "1896.697170952"
 PEER: Final = Peer("192.0.2.1", 25, "mx.fuzz.example", "198.51.100.7", 40000, "c.example")
@@ -156,7 +157,9 @@ _REJECT_WITH: Final = {
 
 def answer(conn: ServerConnection, event: Decision, how: str) -> None:
     """Answer `event` the way `how` (one of ANSWERS) says."""
-    if how == "accept":
+    if how == "accept" and isinstance(event, UnknownCommand):
+        conn.accept(_ACCEPTED)  # accept() alone is misuse here (probe_decision checks it)
+    elif how == "accept":
         conn.accept()
     elif how == "accept-custom":
         conn.accept(_ACCEPT_WITH.get(type(event), _ACCEPTED))
@@ -177,11 +180,13 @@ def misuse(what: str, call: Callable[[], object]) -> None:
     raise Failure("misuse-accepted", f"{what} did not raise LocalProtocolError")
 
 
-def probe_decision(conn: ServerConnection) -> None:
+def probe_decision(conn: ServerConnection, event: Decision) -> None:
     """Misuse while a decision is pending; the caller's comparison shows nothing changed."""
     misuse("accept(550)", lambda: conn.accept(_REJECT_WITH["reject-5xx"]))
     misuse("reject(250)", lambda: conn.reject(_ACCEPTED))
     misuse("discard_message() while paused", lambda: conn.discard_message(replies.LOCAL_ERROR))
+    if isinstance(event, UnknownCommand):
+        misuse("accept() of an extension verb without a reply", conn.accept)
     if conn.next_event() is not PAUSED:
         raise Failure("not-paused", "next_event() with a decision pending was not PAUSED")
 
@@ -228,7 +233,7 @@ def run_core(
         run.events.append(event)
         if isinstance(event, Decision):
             if probes:
-                probe_decision(conn)
+                probe_decision(conn, event)
             answer(conn, event, ANSWERS[next(answers, 0)])
             if probes:
                 misuse("a second answer", conn.accept)
@@ -367,8 +372,8 @@ def run_driver(
     factory: Factory = new_connection,
 ) -> Run:
     """Drive the case through SessionDriver, as a transport's loop does."""
-    conn = factory(config, case.encrypted, case.nonce)
     handler = FuzzHandler(case.hooks)
+    conn = factory(config_for(handler, config), case.encrypted, case.nonce)
     driver = SessionDriver(handler, conn, peer=PEER, session_id="fuzz", clock=lambda: CLOCK)
     feeder = Feeder(case.segments, split)
     run = Run(hooks=handler.log)

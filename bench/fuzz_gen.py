@@ -254,6 +254,8 @@ def gen_config(rng: random.Random) -> Json:
             config["auth_mechanisms"] = rng.sample(MECHANISMS, rng.randint(1, len(MECHANISMS)))
     if rng.random() < 0.3:
         config["tls_mode"] = rng.choice(["forbidden", "optional", "required"])
+    if rng.random() < 0.3:
+        config["extension_verbs"] = rng.choice([["XYZZY"], ["*"], ["XYZZY", "XCLIENT"]])
     limits = gen_limits(rng)
     if limits:
         config["limits"] = limits
@@ -474,6 +476,8 @@ def _simple(plan: Plan) -> None:
             ("STARTTLS", ""),
             ("STARTTLS", "x"),
             ("XYZZY", ""),
+            ("XCLIENT", "NAME=x ADDR=192.0.2.1"),
+            ("XFOO", "bar"),
             ("", ""),
             ("MAIL", ""),
         )

@@ -13,7 +13,7 @@ from typing import Final
 from smtp_proto import replies
 from smtp_proto.address import AddressError, parse_mailbox, split_path
 from smtp_proto.bdat import ChunkReader, parse_bdat
-from smtp_proto.config import AuthMode, ServerConfig, TlsMode
+from smtp_proto.config import ANY_VERB, AuthMode, ServerConfig, TlsMode
 from smtp_proto.data import DataReader
 from smtp_proto.derived import Derived
 from smtp_proto.ehlo import auth_offered, mechanisms
@@ -123,7 +123,9 @@ class Commands:
             if self._state is State.REFUSED:  # RFC 5321 3.1: 503 to anything but QUIT
                 self._refuse("", replies.BAD_SEQUENCE)
                 return None
-            return self._unknown_command(name, raw)
+            if verb is None and self._is_extension(name):
+                return self._extension_command(name, raw)
+            return self._unknown_command(name)
         return self._dispatch(verb, arg.rstrip(" "))
 
     def _dispatch(self, verb: Verb, arg: str) -> Handled:
@@ -163,10 +165,33 @@ class Commands:
             return replies.NEED_MAIL if self._state is State.READY else replies.NEED_RCPT
         return replies.BAD_SEQUENCE
 
-    def _unknown_command(self, name: str, raw: bytes) -> Handled:
+    def _unknown_command(self, name: str) -> Handled:
+        """A verb no one here knows: 500 5.5.2, and 421 past the limit (a scan, or not SMTP)."""
         self._unknown += 1
-        if self._unknown > self.config.limits.unknown_commands:
-            self._refuse(name, replies.TOO_MANY_UNKNOWN)
+        too_many = self._unknown > self.config.limits.unknown_commands
+        self._refuse(name, replies.TOO_MANY_UNKNOWN if too_many else replies.UNRECOGNIZED)
+        return None
+
+    def _is_extension(self, name: str) -> bool:
+        verbs = self.config.extension_verbs
+        return name in verbs or ANY_VERB in verbs
+
+    def _extension_command(self, name: str, raw: bytes) -> Handled:
+        """A verb the application takes: it first passes the checks every command passes."""
+        if name not in self.config.extension_verbs:  # heard through ANY_VERB: still unknown
+            self._unknown += 1
+            if self._unknown > self.config.limits.unknown_commands:
+                self._refuse(name, replies.TOO_MANY_UNKNOWN)
+                return None
+        reply = None
+        if self.config.tls_mode is TlsMode.REQUIRED and not self._encrypted:
+            reply = replies.TLS_REQUIRED
+        elif self._state is State.HELO:
+            reply = replies.NEED_HELO
+        elif self.config.auth_mode is AuthMode.REQUIRED and not self._authenticated:
+            reply = replies.AUTH_REQUIRED
+        if reply is not None:
+            self._refuse(name, reply)
             return None
         return UnknownCommand(verb=name, line=raw.decode("utf-8", "replace"))
 

@@ -7,10 +7,16 @@ Ports, hosts, time-outs and certificates belong to the transports, not here.
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass, field, fields
 from typing import Final
 
+from smtp_proto.state import VERBS
+
 MECHANISMS: Final = ("PLAIN", "LOGIN", "CRAM-MD5")
+# In `ServerConfig.extension_verbs`: every verb SMTP does not define reaches the application.
+ANY_VERB: Final = "*"
+_VERB: Final = re.compile(r"[A-Z][A-Z0-9-]{0,19}")
 
 
 class CrlfMode(enum.Enum):
@@ -86,6 +92,9 @@ class ServerConfig:
     auth_mechanisms: tuple[str, ...] = MECHANISMS
     auth_plaintext: bool = False  # offer AUTH before STARTTLS although TLS is available
     tls_mode: TlsMode = TlsMode.FORBIDDEN
+    # Verbs SMTP does not define that the application answers (`UnknownCommand`), after
+    # the checks every command passes; others get 500 5.5.2 from the core. `ANY_VERB`: all.
+    extension_verbs: frozenset[str] = frozenset()
     # What the core derives from this config, built once on first use (smtp_proto.derived).
     _derived: object = field(default=None, init=False, repr=False, compare=False)
 
@@ -101,5 +110,15 @@ class ServerConfig:
             raise ValueError(f"unknown AUTH mechanisms: {sorted(unknown)}")
         if self.auth_mode is not AuthMode.FORBIDDEN and not self.auth_mechanisms:
             raise ValueError("AUTH needs at least one mechanism")
+        given: object = self.extension_verbs  # typed a frozenset; a str would pass as one
+        if isinstance(given, str):
+            raise TypeError("extension_verbs is a set of verbs, not a string")
+        # A set or list given is kept as a frozenset: the config stays hashable.
+        object.__setattr__(self, "extension_verbs", frozenset(self.extension_verbs))
+        for verb in self.extension_verbs:
+            if verb != ANY_VERB and (not _VERB.fullmatch(verb) or verb in VERBS):
+                raise ValueError(
+                    f"extension verb {verb!r}: not an upper-case word, or a verb SMTP defines"
+                )
         if self.binarymime and not self.chunking:
             raise ValueError("BINARYMIME needs CHUNKING")

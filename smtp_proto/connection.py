@@ -184,6 +184,9 @@ class ServerConnection(Commands):
             )
         if isinstance(event, ConnectionOpened) and success and reply and reply.code != 220:
             raise LocalProtocolError("a greeting must be a 220 reply")
+        if isinstance(event, UnknownCommand) and success and reply is None:
+            # No success means anything for a verb the core does not know: say what it did.
+            raise LocalProtocolError(f"accepting {event.verb} needs a Reply")
         self._pending = None
         return event
 
@@ -281,7 +284,7 @@ class ServerConnection(Commands):
         self._events.append(RecipientDelivery(address=self._rcpts[index], index=index))
 
     def _accept_unknown(self, event: UnknownCommand, reply: Reply | None) -> None:
-        self._send(reply or replies.OK)
+        self._send(reply or replies.OK)  # never OK: _take_pending insists on a reply
 
     def _accept_starttls(self, event: StartTlsRequest, reply: Reply | None) -> None:
         self._send(reply or replies.READY_FOR_TLS)

@@ -123,7 +123,9 @@ class RecipientDelivery(Decision):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class UnknownCommand(Decision):
-    """A command the core does not know; reject to answer it (500 5.5.2 by default)."""
+    """A verb `ServerConfig.extension_verbs` names (SMTP does not define it), after the
+    checks every command passes; reject (500 5.5.2 by default) or accept with a `Reply`.
+    Other verbs SMTP does not define never come here: the core answers 500 5.5.2."""
 
     verb: str  # upper-cased first word
     line: str  # the whole line without CRLF, undecodable bytes replaced

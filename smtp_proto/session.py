@@ -7,6 +7,7 @@ back to `apply(event, outcome)`.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import logging
 from collections.abc import Callable
@@ -14,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from smtp_proto import replies
+from smtp_proto.config import ANY_VERB, ServerConfig
 from smtp_proto.connection import ServerConnection
 from smtp_proto.context import (
     ENCODING_BODY,
@@ -77,6 +79,15 @@ def _address(value: object, original: str) -> str:
 
 
 _Hook = tuple[str, tuple[object, ...]]  # hook name and the arguments after ctx
+
+
+def config_for(handler: Handler, config: ServerConfig) -> ServerConfig:
+    """The core's config for `handler`: a handler with its own `on_process_line_unknown_event`
+    hears every verb SMTP does not define, as in MidiSmtpServer, unless the config names
+    the verbs it takes; without one the core answers them 500 5.5.2 itself."""
+    if config.extension_verbs or "on_process_line_unknown_event" in handler.default_hooks:
+        return config
+    return dataclasses.replace(config, extension_verbs=frozenset({ANY_VERB}))
 
 
 class SessionDriver:
@@ -419,7 +430,8 @@ class SessionDriver:
             self.ctx.reset()  # as in _after_message
 
     def _after_unknown(self, event: UnknownCommand, outcome: Outcome) -> None:
-        self._answer(self._refusal(f"command {event.verb!r}", outcome))
+        # The hook returned: it took the command (its default refuses with 500 5.5.2).
+        self._answer(self._refusal(f"command {event.verb!r}", outcome), replies.OK)
 
     def _after_starttls(self, event: StartTlsRequest, outcome: Outcome) -> None:
         self._answer(self._refusal("STARTTLS", outcome))

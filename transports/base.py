@@ -21,7 +21,7 @@ from smtp_proto.connection import ServerConnection
 from smtp_proto.context import Peer
 from smtp_proto.handler import Handler
 from smtp_proto.replies import Reply
-from smtp_proto.session import SessionDriver
+from smtp_proto.session import SessionDriver, config_for
 from smtp_proto.steps import SessionSteps
 from transports import listen, tls
 from transports.limits import Utilization
@@ -110,7 +110,7 @@ class ServerBase:
             names = ", ".join(sorted(handler.async_hooks))
             raise TypeError(f"the {self.engine} transport cannot run async def hooks: {names}")
         self.handler = handler
-        self.config = self.options.server_config
+        self.config = config_for(handler, self.options.server_config)
         self.utilization = Utilization(max_connections, max_processings)
         self._listeners: list[listen.Listener] = []
         self._tls: tls.TlsSetup | None = None

@@ -5,10 +5,12 @@ unknown commands, 421 closing, abort, discard_message, the client closing, and m
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import pytest
 
 from smtp_proto import replies
+from smtp_proto.config import ANY_VERB, AuthMode, ServerConfig, TlsMode
 from smtp_proto.connection import ServerConnection
 from smtp_proto.errors import LocalProtocolError
 from smtp_proto.events import (
@@ -91,31 +93,86 @@ def test_whole_session_in_one_read_and_byte_by_byte_agree() -> None:
 # Unknown commands ------------------------------------------------------------------------
 
 
-def test_unknown_command_is_a_decision_rejected_with_500() -> None:
-    conn = started(EHLO)
-    events = pump(conn, b"XYZZY  magic words\r\n", decide=answers({UnknownCommand: None}))
-    assert events == [UnknownCommand(verb="XYZZY", line="XYZZY  magic words")]
+EXTENDED = replace(CONFIG, extension_verbs=frozenset({"XCLIENT", "XYZZY"}))
+
+
+@pytest.mark.parametrize("config", [CONFIG, EXTENDED], ids=["default", "other-verbs-named"])
+def test_a_verb_no_one_named_gets_500_from_the_core(config: ServerConfig) -> None:
+    # No decision: an application that accepts every decision cannot answer it 250.
+    conn = started(EHLO, config=config)
+    events = pump(conn, b"FOO  magic words\r\nLHLO client.example\r\n\xffOO bar\r\n")
+    assert events == [
+        CommandRejected(command="FOO", reply=replies.UNRECOGNIZED),
+        CommandRejected(command="LHLO", reply=replies.UNRECOGNIZED),  # not LMTP
+        CommandRejected(command="", reply=replies.UNRECOGNIZED),
+    ]
+    assert conn.data_to_send() == wire(replies.UNRECOGNIZED) * 3
+
+
+def test_a_named_verb_is_a_decision_rejected_with_500() -> None:
+    conn = started(EHLO, config=EXTENDED)
+    events = pump(conn, b"xyzzy  magic words\r\n", decide=answers({UnknownCommand: None}))
+    assert events == [UnknownCommand(verb="XYZZY", line="xyzzy  magic words")]
     assert conn.data_to_send() == b"500 5.5.2 Command unrecognized\r\n"
 
 
-def test_unknown_command_accepted_gets_250_or_the_given_reply() -> None:
-    conn = started(EHLO)
-    pump(conn, b"xclient name=x\r\n")
-    assert conn.data_to_send() == wire(replies.OK)
-    pump(conn, b"XCLIENT\r\n", decide=answers(accepted={UnknownCommand: Reply(220, ("ok",))}))
+def test_a_named_verb_is_accepted_only_with_a_reply() -> None:
+    conn = started(EHLO, config=EXTENDED)
+    conn.receive_data(b"XCLIENT NAME=x\r\n")
+    assert conn.next_event() == UnknownCommand(verb="XCLIENT", line="XCLIENT NAME=x")
+    with pytest.raises(LocalProtocolError, match="needs a Reply"):
+        conn.accept()
+    assert conn.data_to_send() == b""  # the misuse changed nothing: the decision still waits
+    conn.accept(Reply(220, ("ok",)))
     assert conn.data_to_send() == b"220 ok\r\n"
 
 
-def test_lhlo_is_unknown_outside_lmtp() -> None:
-    conn = started()
-    events = pump(conn, b"LHLO client.example\r\n", decide=answers({UnknownCommand: None}))
-    assert events == [UnknownCommand(verb="LHLO", line="LHLO client.example")]
+def test_any_verb_brings_every_verb_smtp_does_not_define_to_the_application() -> None:
+    config = replace(CONFIG, extension_verbs=frozenset({ANY_VERB}))
+    conn = started(EHLO, config=config)
+    events = pump(
+        conn, b"FOO bar\r\n\xffOO bar\r\nLHLO x\r\n", decide=answers({UnknownCommand: None})
+    )
+    assert events[:2] == [
+        UnknownCommand(verb="FOO", line="FOO bar"),
+        UnknownCommand(verb="", line="\ufffdOO bar"),
+    ]
+    # A verb SMTP defines is never the application's: LHLO outside LMTP is the core's 500.
+    assert events[2] == CommandRejected(command="LHLO", reply=replies.UNRECOGNIZED)
 
 
-def test_undecodable_verb_is_unknown_with_replacement_characters() -> None:
-    conn = started(EHLO)
-    events = pump(conn, b"\xffOO bar\r\n", decide=answers({UnknownCommand: None}))
-    assert events == [UnknownCommand(verb="", line="\ufffdOO bar")]
+@pytest.mark.parametrize(
+    ("config", "prefix", "reply"),
+    [
+        (EXTENDED, b"", replies.NEED_HELO),
+        (replace(EXTENDED, tls_mode=TlsMode.REQUIRED), EHLO, replies.TLS_REQUIRED),
+        (replace(EXTENDED, auth_mode=AuthMode.REQUIRED), EHLO, replies.AUTH_REQUIRED),
+    ],
+    ids=["helo-first", "tls-first", "auth-first"],
+)
+def test_a_named_verb_passes_the_checks_every_command_passes(
+    config: ServerConfig, prefix: bytes, reply: Reply
+) -> None:
+    conn = started(*[prefix] if prefix else [], config=config)  # b"" would end the input
+    events = pump(conn, b"XYZZY\r\n")
+    assert events == [CommandRejected(command="XYZZY", reply=reply)]
+    assert conn.data_to_send() == wire(reply)
+
+
+@pytest.mark.parametrize(
+    "verbs", [{"MAIL"}, {"LHLO"}, {"xyzzy"}, {"X Y"}, {""}, {"X" * 21}], ids=repr
+)
+def test_extension_verbs_must_be_upper_case_words_smtp_does_not_define(verbs: set[str]) -> None:
+    with pytest.raises(ValueError, match="extension verb"):
+        ServerConfig(extension_verbs=frozenset(verbs))
+
+
+def test_extension_verbs_given_as_a_set_keep_the_config_hashable() -> None:
+    config = ServerConfig(extension_verbs={"XFOO"})  # type: ignore[arg-type]
+    assert config.extension_verbs == frozenset({"XFOO"})
+    assert hash(config) == hash(ServerConfig(extension_verbs=frozenset({"XFOO"})))
+    with pytest.raises(TypeError):
+        ServerConfig(extension_verbs="XFOO")  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -151,11 +208,12 @@ DECISION_PREFIXES: dict[type[Decision], bytes] = {
     MessageReceived: EHLO + ENVELOPE + MESSAGE,
     UnknownCommand: EHLO + b"XYZZY\r\n",
 }
+DECISION_CONFIGS: dict[type[Decision], ServerConfig] = {UnknownCommand: EXTENDED}
 
 
 @pytest.mark.parametrize("kind", list(DECISION_PREFIXES), ids=lambda k: k.__name__)
 def test_a_421_rejection_closes_the_session(kind: type[Decision]) -> None:
-    conn = ServerConnection(CONFIG)
+    conn = ServerConnection(DECISION_CONFIGS.get(kind, CONFIG))
     events = pump(conn, DECISION_PREFIXES[kind] + b"NOOP\r\n", decide=answers({kind: SHUTDOWN_421}))
     assert any(isinstance(e, kind) for e in events)
     assert events[-1] == ConnectionClosed(by_client=False)

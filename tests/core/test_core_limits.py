@@ -12,7 +12,7 @@ from typing import Final
 import pytest
 
 from smtp_proto import replies
-from smtp_proto.config import AuthMode, CrlfMode, Limits, ServerConfig
+from smtp_proto.config import ANY_VERB, AuthMode, CrlfMode, Limits, ServerConfig
 from smtp_proto.connection import ServerConnection
 from smtp_proto.events import (
     NEED_DATA,
@@ -273,10 +273,13 @@ def test_refused_recipients_do_not_count_and_a_new_transaction_starts_over() -> 
     )
 
 
-def test_unknown_commands_at_the_limit_then_421() -> None:
-    conn = started(EHLO, config=with_limits(unknown_commands=3))
+@pytest.mark.parametrize("verbs", [frozenset(), frozenset({ANY_VERB})], ids=["core", "any-verb"])
+def test_unknown_commands_at_the_limit_then_421(verbs: frozenset[str]) -> None:
+    # Whether the core answers them or the application hears them, unknown verbs count.
+    config = replace(with_limits(unknown_commands=3), extension_verbs=verbs)
+    conn = started(EHLO, config=config)
     events = pump(conn, b"XA\r\nXB\r\nXC\r\nXD\r\nNOOP\r\n", decide=answers({UnknownCommand: None}))
-    assert len(of_type(events, UnknownCommand)) == 3
+    assert len(of_type(events, UnknownCommand)) == (3 if verbs else 0)
     assert conn.data_to_send() == wire(replies.UNRECOGNIZED) * 3 + (
         b"421 4.7.0 Too many unknown commands, closing connection\r\n"
     )
@@ -284,10 +287,21 @@ def test_unknown_commands_at_the_limit_then_421() -> None:
 
 
 def test_accepted_unknown_commands_count_too() -> None:
-    conn = started(EHLO, config=with_limits(unknown_commands=1))
-    pump(conn, b"XA\r\nXB\r\n")
+    config = replace(with_limits(unknown_commands=1), extension_verbs=frozenset({ANY_VERB}))
+    conn = started(EHLO, config=config)
+    pump(conn, b"XA\r\nXB\r\n", decide=answers(accepted={UnknownCommand: replies.OK}))
     assert conn.data_to_send() == wire(replies.OK, replies.TOO_MANY_UNKNOWN)
     assert conn.closed
+
+
+def test_named_extension_verbs_are_not_unknown() -> None:
+    config = replace(with_limits(unknown_commands=1), extension_verbs=frozenset({"XA"}))
+    conn = started(EHLO, config=config)
+    ok = answers(accepted={UnknownCommand: replies.OK})
+    pump(conn, b"XA\r\n" * 5 + b"XB\r\nXC\r\n", decide=ok)
+    assert conn.data_to_send() == wire(replies.OK) * 5 + wire(
+        replies.UNRECOGNIZED, replies.TOO_MANY_UNKNOWN
+    )
 
 
 def test_errors_at_the_limit_then_421() -> None:

@@ -11,7 +11,7 @@ from smtp_proto.connection import ServerConnection
 from smtp_proto.context import Peer
 from smtp_proto.events import NEED_DATA, PAUSED, BeginTls, ConnectionClosed
 from smtp_proto.handler import Handler
-from smtp_proto.session import SessionDriver
+from smtp_proto.session import SessionDriver, config_for
 
 PEER = Peer(
     local_ip="127.0.0.1",
@@ -45,7 +45,9 @@ def make_driver(
     session_id: str = "S1",
 ) -> SessionDriver:
     conn = ServerConnection(
-        config, encrypted=encrypted, nonce=(lambda: nonce) if nonce is not None else None
+        config_for(handler, config),
+        encrypted=encrypted,
+        nonce=(lambda: nonce) if nonce is not None else None,
     )
     return SessionDriver(handler, conn, peer=PEER, session_id=session_id, clock=Clock())
 
