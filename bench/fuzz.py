@@ -279,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--sessions", type=int, default=10_000)
     parser.add_argument("--start", type=int, default=0, help="first session index")
-    parser.add_argument("--driver", type=float, default=0.1, help="share through SessionDriver")
+    parser.add_argument("--driver", type=float, default=0.1, help="share run through HookDriver")
     parser.add_argument("--no-shrink", action="store_true", help="report failures as found")
     parser.add_argument("--no-write", action="store_true", help="do not record regressions")
     args = parser.parse_args(argv)

@@ -1,10 +1,10 @@
 """The checks of `bench.fuzz`: one case run whole, a byte at a time and in random reads,
-answered as the case says, through the core alone or through `SessionDriver`.
+answered as the case says, through the core alone or through the session's `HookDriver`.
 
 Invariants: no exception but `LocalProtocolError` from misuse (and misuse always gets
 it, changing nothing); every reply line well formed; nothing sent after the close;
 `ConnectionClosed` after the end of input; the same events (consecutive MessageChunks
-joined) and the same bytes out for every split. Through `SessionDriver` (a Handler whose
+joined) and the same bytes out for every split. Through `HookDriver` (a Handler whose
 hooks raise as the case says) message content may stop where the reads decide, so the
 output, the other events and the hook calls are compared.
 """
@@ -25,6 +25,7 @@ from smtp_proto import replies
 from smtp_proto.config import AuthMode, CrlfMode, Limits, ServerConfig, TlsMode
 from smtp_proto.connection import ServerConnection
 from smtp_proto.context import Context, Peer
+from smtp_proto.driver import HookDriver, config_for
 from smtp_proto.errors import LocalProtocolError, Smtpd421Error, SmtpError
 from smtp_proto.events import (
     NEED_DATA,
@@ -44,7 +45,6 @@ from smtp_proto.events import (
 )
 from smtp_proto.handler import Handler
 from smtp_proto.replies import Reply
-from smtp_proto.session import SessionDriver, config_for
 
 NONCE: Final = "1896.697170952"
 PEER: Final = Peer("192.0.2.1", 25, "mx.fuzz.example", "198.51.100.7", 40000, "c.example")
@@ -371,10 +371,10 @@ def run_driver(
     probes: bool,
     factory: Factory = new_connection,
 ) -> Run:
-    """Drive the case through SessionDriver, as a transport's loop does."""
+    """Drive the case through the HookDriver, as `Session` does, hooks run in place."""
     handler = FuzzHandler(case.hooks)
     conn = factory(config_for(handler, config), case.encrypted, case.nonce)
-    driver = SessionDriver(handler, conn, peer=PEER, session_id="fuzz", clock=lambda: CLOCK)
+    driver = HookDriver(handler, conn, peer=PEER, session_id="fuzz", clock=lambda: CLOCK)
     feeder = Feeder(case.segments, split)
     run = Run(hooks=handler.log)
     for event in _events(conn, feeder, _step_cap(case)):
@@ -384,7 +384,9 @@ def run_driver(
             feeder.tls()
             driver.tls_established()
             continue
-        driver.handle(event)
+        call = driver.step(event)
+        if call is not None:
+            driver.hook_done(call.run())
         if isinstance(event, ConnectionClosed):
             run.out += conn.data_to_send()
             if probes:

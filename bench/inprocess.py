@@ -8,12 +8,12 @@ from __future__ import annotations
 import time
 
 from bench.load import HELO_NAME, RECIPIENT, SENDER, Message
-from smtp_proto.connection import ServerConnection
+from smtp_proto.config import ServerConfig
 from smtp_proto.context import Peer
 from smtp_proto.handler import Handler
-from smtp_proto.session import SessionDriver
-from smtp_proto.steps import Finish, Receive, RunHook, SessionSteps
+from smtp_proto.session import Finish, Receive, RunHook, Session
 
+_CONFIG = ServerConfig()
 _PEER = Peer(
     local_ip="127.0.0.1",
     local_port=25,
@@ -38,10 +38,16 @@ def _reads(message: Message, count: int) -> list[bytes]:
 
 
 def _session(handler: Handler, reads: list[bytes]) -> None:
-    """One session through the same `SessionSteps` every engine drives, its reads from `reads`."""
-    conn = ServerConnection()
-    driver = SessionDriver(handler, conn, peer=_PEER, session_id="bench")
-    steps = SessionSteps(driver, cmd_timeout=300.0, data_timeout=300.0, clock=time.monotonic)
+    """One session through the same `Session` every engine drives, its reads from `reads`."""
+    steps = Session(
+        handler,
+        _CONFIG,
+        peer=_PEER,
+        session_id="bench",
+        clock=time.monotonic,
+        cmd_timeout=300.0,
+        data_timeout=300.0,
+    )
     pending = iter(reads)
     while True:
         step = steps.next_step()

@@ -4,7 +4,7 @@
 I/O; the names below are the public API.
 """
 
-from smtp_proto.config import AuthMode, CrlfMode, Limits, ServerConfig, TlsMode
+from smtp_proto.config import ANY_VERB, AuthMode, CrlfMode, Limits, ServerConfig, TlsMode
 from smtp_proto.connection import ServerConnection
 from smtp_proto.context import Context, EnvelopeContext, MessageContext, Peer, ServerContext
 from smtp_proto.errors import (
@@ -59,10 +59,11 @@ from smtp_proto.events import (
 from smtp_proto.handler import Handler, HookCall, MaybeAwaitable, Outcome, nonblocking
 from smtp_proto.params import Body, MailParams, Notify, Orcpt, RcptParams, Ret
 from smtp_proto.replies import Reply
-from smtp_proto.session import SessionDriver
+from smtp_proto.session import Finish, Receive, RunHook, Session, StartTls, Step
 from smtp_proto.state import State, Verb
 
 __all__ = [
+    "ANY_VERB",
     "NEED_DATA",
     "PAUSED",
     "AuthCredentials",
@@ -78,6 +79,7 @@ __all__ = [
     "Decision",
     "EnvelopeContext",
     "Event",
+    "Finish",
     "FixedSmtpError",
     "Handler",
     "HeadersComplete",
@@ -97,13 +99,15 @@ __all__ = [
     "Peer",
     "RcptParams",
     "RcptTo",
+    "Receive",
     "RecipientDelivery",
     "Reply",
     "Ret",
+    "RunHook",
     "ServerConfig",
     "ServerConnection",
     "ServerContext",
-    "SessionDriver",
+    "Session",
     "SessionReset",
     "Signal",
     "SmtpError",
@@ -128,8 +132,10 @@ __all__ = [
     "Smtpd553Error",
     "Smtpd554Error",
     "Smtpd556Error",
+    "StartTls",
     "StartTlsRequest",
     "State",
+    "Step",
     "TlsMode",
     "UnknownCommand",
     "Verb",

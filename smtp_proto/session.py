@@ -1,503 +1,220 @@
-"""`SessionDriver`: turns the core's events into hook calls, and hook outcomes into answers.
+"""`Session`: one SMTP session with its hooks and time-outs, Sans-IO: what a transport
+drives.
 
-Written once for every transport: it never waits, reads a socket or starts a thread. A
-transport asks `call_for(event)`, runs the `HookCall` as it likes, and hands the `Outcome`
-back to `apply(event, outcome)`.
+Every engine (threads, anyio, gevent) runs the same loop: ask `Session.next_step()`, then
+send bytes, wait for bytes, run a hook or run the TLS handshake, each its own way, and hand
+back what came of it. The time-outs run on a clock the transport passes in, so every
+engine times out alike and tests run the clock by hand. No sockets, clocks or randomness
+here: the session id, the CRAM-MD5 nonce and the clocks are given.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import inspect
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
-from typing import Any, Final
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Final
 
 from smtp_proto import replies
-from smtp_proto.config import ANY_VERB, ServerConfig
+from smtp_proto.config import ServerConfig
 from smtp_proto.connection import ServerConnection
-from smtp_proto.context import (
-    ENCODING_BODY,
-    Context,
-    EnvelopeContext,
-    MessageContext,
-    Peer,
-    ServerContext,
-)
-from smtp_proto.errors import LocalProtocolError
-from smtp_proto.events import (
-    AuthCredentials,
-    CommandRejected,
-    ConnectionClosed,
-    ConnectionOpened,
-    DataStart,
-    Event,
-    HeadersComplete,
-    Helo,
-    MailFrom,
-    MessageChunk,
-    MessageReceived,
-    RcptTo,
-    RecipientDelivery,
-    SessionReset,
-    StartTlsRequest,
-    UnknownCommand,
-)
-from smtp_proto.handler import HOOKS, Handler, HookCall, Outcome
-from smtp_proto.logs import LOGGER
+from smtp_proto.context import Context, Peer
+from smtp_proto.driver import HookDriver, config_for, utc_now
+from smtp_proto.events import NEED_DATA, PAUSED, BeginTls, ConnectionClosed
+from smtp_proto.handler import Handler, HookCall, Outcome
 from smtp_proto.replies import Reply
+from smtp_proto.state import State
 
-# A greeting may only be 220, 554 or 421 (RFC 5321 4.3.2): a failing on_connect_event closes.
-CONNECT_ERROR: Final = Reply(
-    421, ("Service not available, closing transmission channel",), (4, 3, 0)
-)
-
-# Hooks whose default only accepts: left alone, they need not be called at all.
-_SKIPPABLE: Final = frozenset(HOOKS) - {"on_auth_event", "on_process_line_unknown_event"}
-
-
-def utc_now() -> datetime:
-    """The current time as an aware UTC datetime (the driver's default clock)."""
-    return datetime.now(UTC)
+# Waiting for message text (DATA, BDAT) uses the data time-out; the rest the command one.
+_DATA_STATES: Final = frozenset({State.DATA, State.BDAT})
+# No transaction is open: a stopping server may close these sessions at once. CLOSED too:
+# an engine that asks again after the 421 was queued must not wait for the client.
+_IDLE_STATES: Final = frozenset({State.HELO, State.READY, State.REFUSED, State.CLOSED})
 
 
-def _reply_text(text: str) -> str:
-    """A greeting text from ctx with CR and LF stripped (the seed's rule)."""
-    return text.replace("\r", "").replace("\n", "")
+class _Sending:
+    """A step that sends `out` first (plain classes: one is made for every read)."""
+
+    __slots__ = ("out",)
+
+    def __init__(self, out: bytes) -> None:
+        self.out = out
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.out!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Sending) and type(other) is type(self) and other.out == self.out
+
+    def __hash__(self) -> int:
+        return hash((type(self), self.out))
 
 
-def _address(value: object, original: str) -> str:
-    """The address a hook returned (None keeps `original`); TypeError/ValueError if bad."""
-    if value is None:
-        return original
-    if not isinstance(value, str):
-        raise TypeError(f"a hook must return str or None, not {type(value).__name__}")
-    if not value.isprintable():
-        raise ValueError(f"a hook returned an address with control characters: {value!r}")
-    return value
+class Receive(_Sending):
+    """Send `out`, then wait for bytes (at most `timeout()` seconds) and `feed` them."""
+
+    __slots__ = ()
 
 
-_Hook = tuple[str, tuple[object, ...]]  # hook name and the arguments after ctx
+class StartTls(_Sending):
+    """Send `out` (the 220) in clear text, run the TLS handshake, then `tls_established()`."""
+
+    __slots__ = ()
 
 
-def config_for(handler: Handler, config: ServerConfig) -> ServerConfig:
-    """The core's config for `handler`: a handler with its own `on_process_line_unknown_event`
-    hears every verb SMTP does not define, as in MidiSmtpServer, unless the config names
-    the verbs it takes; without one the core answers them 500 5.5.2 itself."""
-    if config.extension_verbs or "on_process_line_unknown_event" in handler.default_hooks:
-        return config
-    return dataclasses.replace(config, extension_verbs=frozenset({ANY_VERB}))
+@dataclass(frozen=True, slots=True)
+class RunHook:
+    """Run `call` (in place, in a worker or awaited) and hand its outcome to `hook_done()`.
+
+    With `slot`, the hook runs holding a processing slot (`transports.limits.Slots`); when
+    none comes in time, `no_slot()` ends the session instead. The disconnect hook takes
+    none: it ends what the connect hook began, and must run.
+    """
+
+    call: HookCall
+    slot: bool = True
 
 
-class SessionDriver:
-    """Feeds one session's events to a `Handler` and answers the `ServerConnection`.
+class Finish(_Sending):
+    """Send `out`, then close the connection: the session is over."""
 
-    `ctx` is updated before a hook runs (data appended, HELO recorded, ...) and after it
-    (rewritten addresses, AUTH state) and reset exactly when the protocol resets. A hook's
-    `SmtpError` becomes its reply; any other exception answers 451 4.3.0 (421 before the
-    greeting) and is logged with its traceback. `clock` gives aware UTC datetimes.
+    __slots__ = ()
+
+
+Step = Receive | StartTls | RunHook | Finish
+
+
+class Session:
+    """One SMTP session: the core (`ServerConnection`), the `Handler`'s hooks and the
+    time-outs, driven step by step through `next_step()`.
+
+    `config` is the core's (see `config_for` for how the handler adjusts it); `peer` names
+    the two ends; `clock` gives monotonic seconds for the time-outs and `utc` aware
+    datetimes for `ctx`; `nonce` makes CRAM-MD5 challenges (None: no CRAM-MD5).
+
+    The command time-out bounds the wait for each complete command (it starts when the
+    core first asks for bytes and ends with the next event); the data time-out does the
+    same for each wait for message text. A wait runs out when `timeout()` reaches 0.
     """
 
     def __init__(
         self,
         handler: Handler,
-        conn: ServerConnection,
+        config: ServerConfig,
         *,
         peer: Peer,
         session_id: str,
-        clock: Callable[[], datetime] = utc_now,
+        clock: Callable[[], float],
+        cmd_timeout: float,
+        data_timeout: float,
+        encrypted: bool = False,
+        nonce: Callable[[], str] | None = None,
+        utc: Callable[[], datetime] = utc_now,
     ) -> None:
-        if inspect.iscoroutinefunction(handler.on_logging_event):
-            raise TypeError("on_logging_event must be a plain def")
-        self.handler = handler
-        self.conn = conn
+        self._conn = ServerConnection(config_for(handler, config), encrypted=encrypted, nonce=nonce)
+        self._driver = HookDriver(handler, self._conn, peer=peer, session_id=session_id, clock=utc)
+        self._cmd_timeout = cmd_timeout
+        self._data_timeout = data_timeout
         self._clock = clock
-        self._hostname = hostname = conn.config.hostname
-        self._greeting = f"{hostname} {conn.config.greeting}"  # the core's default texts
-        self._helo_greeting = f"{hostname} Hello"
-        self.ctx = Context(
-            ServerContext(
-                local_response=self._greeting,
-                helo_response=self._helo_greeting,
-                local_ip=peer.local_ip,
-                local_host=peer.local_host,
-                local_port=peer.local_port,
-                remote_ip=peer.remote_ip,
-                remote_host=peer.remote_host,
-                remote_port=peer.remote_port,
-                connected=clock(),
-                session_id=session_id,
-            )
-        )
-        self._skip = handler.default_hooks & _SKIPPABLE
-        self._own_logging = "on_logging_event" not in handler.default_hooks
-        self._prepared: Event | None = None  # the event call_for() last prepared
-        self._call: HookCall | None = None  # the call handed out for it
-        self._discarding = False  # a hook refused the message being received
-        self._lmtp = False
-        self._previous_helo = ("", "")
+        self._deadline: float | None = None
+        self._hook_running = False
+        self._finished = False
 
-    # The transport's verbs ------------------------------------------------------------------
+    @property
+    def ctx(self) -> Context:
+        """The session context the hooks see."""
+        return self._driver.ctx
 
-    def call_for(self, event: Event) -> HookCall | None:
-        """The hook to run for `event` (ctx already updated for it), or None when none is due."""
-        self._prepare(event)
-        return self._call
-
-    def step(self, event: Event) -> HookCall | None:
-        """`call_for(event)`, and when no hook is due, `apply(event, None)` at once.
-
-        The transports' loop: a returned call is run, then handed to `apply()`.
-        """
-        if self._prepared is not event:
-            kind = type(event)
-            before = _BEFORE.get(kind)
-            hook = before(self, event) if before is not None else None
-            if hook is None or hook[0] in self._skip:  # the usual case: apply at once
-                after = _AFTER.get(kind)
-                if after is not None:
-                    after(self, event, _NO_OUTCOME)
-                return None
-            self._prepared, self._call = event, self._hook_call(hook)
-        return self._call
-
-    def apply(self, event: Event, outcome: Outcome | None) -> None:
-        """Update ctx from `event` and the hook's `outcome`, then answer the connection.
-
-        `outcome` must be the result of the `HookCall` that `call_for(event)` returned
-        (None when it returned None); LocalProtocolError otherwise.
-        """
-        self._prepare(event)
-        if self._call is not None and outcome is None:
-            raise LocalProtocolError("apply() needs the Outcome of the HookCall for this event")
-        self._prepared = self._call = None
-        after = _AFTER.get(type(event))
-        if after is not None:
-            after(self, event, outcome or _NO_OUTCOME)
-
-    def handle(self, event: Event) -> None:
-        """Run the hook for `event` in place (sync hooks only) and apply its outcome."""
-        call = self.call_for(event)
-        self.apply(event, call.run() if call is not None else None)
-
-    def tls_established(self) -> None:
-        """The TLS handshake after STARTTLS is done: tell the core and record the time."""
-        self.conn.tls_established()
-        self.ctx.server.encrypted = self._clock()
-        self.log(logging.DEBUG, "TLS established")
-
-    def logs(self, level: int) -> bool:
-        """Whether a line at `level` goes anywhere (skip building it when not)."""
-        return self._own_logging or LOGGER.isEnabledFor(level)
+    @property
+    def closed(self) -> bool:
+        """Whether the session has ended (or is sending its last reply)."""
+        return self._conn.closed
 
     def log(self, level: int, message: str, err: BaseException | None = None) -> None:
-        """Log through the handler's `on_logging_event` (transports log sessions this way)."""
-        if not self._own_logging and not LOGGER.isEnabledFor(level):
-            return  # the default hook would drop it
-        try:
-            self.handler.on_logging_event(self.ctx, level, message, err)
-        except Exception:
-            LOGGER.exception("[%s] on_logging_event failed", self.ctx.server.session_id)
+        """Log a line about this session through the handler's `on_logging_event`."""
+        self._driver.log(level, message, err)
 
-    # Shared steps ---------------------------------------------------------------------------
+    @property
+    def idle(self) -> bool:
+        """Waiting for a command outside a mail transaction: safe to close on shutdown."""
+        return self._conn.state in _IDLE_STATES
 
-    def _prepare(self, event: Event) -> None:
-        if self._prepared is event:
-            return
-        self._prepared, self._call = event, None
-        before = _BEFORE.get(type(event))
-        hook = before(self, event) if before is not None else None
-        if hook is not None and hook[0] not in self._skip:
-            self._call = self._hook_call(hook)
+    def next_step(self) -> Step:
+        """What to do next; raises `RuntimeError` if a hook's outcome is still owed."""
+        if self._hook_running:
+            raise RuntimeError("hook_done() is owed before the next step")
+        conn, step = self._conn, self._driver.step
+        while not self._finished:
+            event = conn.next_event()
+            if event is NEED_DATA:
+                if self._deadline is None:
+                    self._deadline = self._clock() + self._wait_limit()
+                return Receive(conn.data_to_send())
+            if event is PAUSED:
+                raise RuntimeError(f"decision left unanswered in state {conn.state}")
+            self._deadline = None
+            kind = type(event)
+            if kind is BeginTls:
+                return StartTls(conn.data_to_send())
+            call = step(event)  # applied at once when no hook is due
+            if call is not None:
+                self._hook_running = True
+                return RunHook(call, slot=kind is not ConnectionClosed)
+            if kind is ConnectionClosed:
+                self._finished = True
+        return Finish(conn.data_to_send())
 
-    def _hook_call(self, hook: _Hook) -> HookCall:
-        name, args = hook
-        func = getattr(self.handler, name)
-        handler = self.handler
-        is_async = name in handler.async_hooks
-        blocks = not is_async and name not in handler.nonblocking_hooks
-        return HookCall(func, (self.ctx, *args), is_async, blocks)
+    def hook_done(self, outcome: Outcome) -> None:
+        """Hand back what the hook of the last `RunHook` step gave."""
+        if not self._hook_running:
+            raise RuntimeError("no hook is running")
+        self._hook_running = False
+        if isinstance(self._driver.hook_done(outcome), ConnectionClosed):
+            self._finished = True
 
-    def _refusal(self, what: str, outcome: Outcome) -> Reply | None:
-        """The error reply `outcome` asks for (logged), or None when the hook succeeded."""
-        reply = outcome.reply
-        if reply is not None:
-            note = str(outcome.error) if outcome.error is not None else ""
-            reason = f" ({note})" if note and note != f"{reply.code} {reply.lines[0]}" else ""
-            self.log(logging.INFO, f"{what} refused: {_show(reply)}{reason}", outcome.error)
-            return reply
-        if outcome.error is not None:
-            err = outcome.error
-            self.log(logging.ERROR, f"{what} failed: {type(err).__name__}: {err}", err)
-            return replies.LOCAL_ERROR
-        return None
+    def no_slot(self, reply: Reply) -> None:
+        """No processing slot came for the last `RunHook` step's hook: it is not run, the
+        session answers `reply` (421) and closes. Nothing was accepted, so nothing is lost."""
+        if not self._hook_running:
+            raise RuntimeError("no hook is waiting")
+        self._hook_running = False
+        event = self._driver.drop_hook()
+        self.log(logging.INFO, f"no processing slot for {type(event).__name__}")
+        self._conn.abort(reply)
 
-    def _failed(self, what: str, err: Exception) -> Reply | None:
-        return self._refusal(what, Outcome(error=err))
+    def _wait_limit(self) -> float:
+        return self._data_timeout if self._conn.state in _DATA_STATES else self._cmd_timeout
 
-    def _answer(
-        self, refusal: Reply | None, accept_with: Reply | None = None, *, counted: bool = False
-    ) -> None:
-        """Accept or reject the pending decision; `counted`: the core reports the refusal."""
-        if self.conn.closed:  # the transport aborted meanwhile (stop, time-out): no answer
-            self.log(logging.DEBUG, "connection already closed, answer dropped")
-            return
-        if refusal is None:
-            self.conn.accept(accept_with)
-            return
-        if not counted:
-            self.ctx.server.exceptions += 1
-        self.conn.reject(refusal)
+    def timeout(self) -> float:
+        """Seconds left for the current wait for bytes (0 when it has run out)."""
+        if self._deadline is None:
+            return self._wait_limit()
+        return max(0.0, self._deadline - self._clock())
 
-    # Before the hooks -----------------------------------------------------------------------
+    def feed(self, data: bytes) -> None:
+        """Bytes the client sent; `b""` when it closed or the connection broke."""
+        self._conn.receive_data(data)
 
-    def _before_connect(self, event: ConnectionOpened) -> _Hook:
-        server = self.ctx.server
-        if event.encrypted:  # implicit TLS (RFC 8314): encrypted from the start
-            server.encrypted = server.connected
-        if self.logs(logging.DEBUG):
-            self.log(
-                logging.DEBUG,
-                f"connection from {server.remote_host} [{server.remote_ip}]:{server.remote_port}"
-                f" to [{server.local_ip}]:{server.local_port}",
-            )
-        return ("on_connect_event", ())
+    def timed_out(self) -> None:
+        """The wait ran out: 421 4.4.2 and close (RFC 5321 4.5.3.2)."""
+        self._deadline = None
+        self.log(logging.INFO, f"time-out in state {self._conn.state.name}")
+        self._conn.abort(replies.TIMEOUT)
 
-    def _before_helo(self, event: Helo) -> _Hook:
-        self._lmtp = event.lmtp
-        self._previous_helo = (self.ctx.server.helo, self.ctx.server.helo_verb)
-        server = self.ctx.server
-        server.helo = event.hostname
-        server.helo_verb = "LHLO" if event.lmtp else "EHLO" if event.extended else "HELO"
-        if server.helo_response == self._helo_greeting:  # not changed by a hook: the default
-            self._helo_greeting = server.helo_response = self._helo_text(event.hostname)
-        return ("on_helo_event", (event.hostname,))
+    def shut_down(self) -> None:
+        """The server is stopping: 421 4.3.2 and close."""
+        self._deadline = None
+        self._conn.abort(replies.SHUTTING_DOWN)
 
-    def _before_auth(self, event: AuthCredentials) -> _Hook:
-        self.ctx.server.auth_credentials = event
-        return ("on_auth_event", (event.authorization_id, event.authentication_id, event.secret))
+    def tls_established(self) -> None:
+        """The STARTTLS handshake succeeded; the session starts over (RFC 3207 4.2)."""
+        self._driver.tls_established()
 
-    def _before_mail(self, event: MailFrom) -> _Hook:
-        envelope = self.ctx.envelope
-        envelope.mail_params = event.params
-        body = event.params.body
-        envelope.encoding_body = ENCODING_BODY[body] if body is not None else ""
-        envelope.encoding_utf8 = "utf8" if event.params.smtputf8 else ""
-        return ("on_mail_from_event", (event.address,))
+    def tls_failed(self, reason: str) -> None:
+        """The STARTTLS handshake failed or timed out: the session ends without a reply.
 
-    def _before_data(self, event: DataStart) -> _Hook:
-        server = self.ctx.server
-        server.messages += 1
-        self.ctx.message = MessageContext(
-            queue_id=f"{server.session_id}.{server.messages}", received=self._clock()
-        )
-        self._discarding = False
-        return ("on_message_data_start_event", ())
-
-    def _before_chunk(self, event: MessageChunk) -> _Hook | None:
-        if self._discarding:
-            return None
-        self.ctx.message.data += event.data
-        return ("on_message_data_receiving_event", ())
-
-    def _before_headers(self, event: HeadersComplete) -> _Hook | None:
-        if self._discarding:
-            return None
-        self.ctx.message.headers_complete = True
-        self.ctx.message.headers = event.headers
-        return ("on_message_data_headers_event", ())
-
-    def _before_message(self, event: MessageReceived) -> _Hook:
-        message = self.ctx.message
-        message.delivered = self._clock()
-        message.bytesize = len(message.data)
-        return ("on_message_data_event", ())
-
-    # After the hooks ------------------------------------------------------------------------
-
-    def _after_connect(self, event: ConnectionOpened, outcome: Outcome) -> None:
-        refusal = self._refusal("connection", outcome)
-        greeting = None
-        if refusal is None:
-            try:
-                greeting = self._custom(220, self.ctx.server.local_response, self._greeting)
-            except ValueError as err:
-                refusal = self._failed("connection", err)
-        if refusal is replies.LOCAL_ERROR:
-            refusal = CONNECT_ERROR
-        self._answer(refusal, greeting)
-
-    def _after_helo(self, event: Helo, outcome: Outcome) -> None:
-        server = self.ctx.server
-        what = f"{server.helo_verb} {event.hostname}"
-        refusal = self._refusal(what, outcome)
-        text = None
-        if refusal is None:
-            try:
-                text = self._custom(250, server.helo_response, self._helo_greeting)
-            except ValueError as err:
-                refusal = self._failed(what, err)
-        if refusal is not None:
-            server.helo, server.helo_verb = self._previous_helo
-        else:
-            self.log(logging.DEBUG, f"{what} accepted")
-        self._answer(refusal, text)
-
-    def _after_auth(self, event: AuthCredentials, outcome: Outcome) -> None:
-        server = self.ctx.server
-        server.auth_credentials = None  # the secret stays no longer than the hook runs
-        what = f"AUTH {event.mechanism} for {event.authentication_id!r}"
-        refusal = self._refusal(what, outcome)
-        if refusal is None:
-            fallback = event.authorization_id or event.authentication_id
-            try:
-                authorization_id = _address(outcome.value, fallback)
-            except (TypeError, ValueError) as err:
-                refusal = self._failed(what, err)
-            else:
-                server.authorization_id = authorization_id
-                server.authentication_id = event.authentication_id
-                server.authenticated = self._clock()
-                self.log(logging.DEBUG, f"{what} accepted as {authorization_id!r}")
-        self._answer(refusal, counted=True)  # the core reports AUTH refusals itself
-
-    def _after_mail(self, event: MailFrom, outcome: Outcome) -> None:
-        what = f"MAIL FROM <{event.address}>"
-        refusal = self._refusal(what, outcome)
-        if refusal is None:
-            try:
-                self.ctx.envelope.mail_from = _address(outcome.value, event.address)
-            except (TypeError, ValueError) as err:
-                refusal = self._failed(what, err)
-        if refusal is not None:
-            self.ctx.envelope = EnvelopeContext()
-        self._answer(refusal)
-
-    def _after_rcpt(self, event: RcptTo, outcome: Outcome) -> None:
-        what = f"RCPT TO <{event.address}>"
-        refusal = self._refusal(what, outcome)
-        if refusal is None:
-            try:
-                address = _address(outcome.value, event.address)
-            except (TypeError, ValueError) as err:
-                refusal = self._failed(what, err)
-            else:
-                self.ctx.envelope.rcpt_to.append(address)
-                self.ctx.envelope.rcpt_params.append(event.params)
-        self._answer(refusal)
-
-    def _after_data(self, event: DataStart, outcome: Outcome) -> None:
-        refusal = self._refusal("BDAT" if event.bdat else "DATA", outcome)
-        if refusal is not None:
-            self.ctx.message = MessageContext()
-        self._answer(refusal)
-
-    def _after_content(self, event: MessageChunk | HeadersComplete, outcome: Outcome) -> None:
-        refusal = self._refusal(f"message {self.ctx.message.queue_id}", outcome)
-        if refusal is None:
-            return
-        self._discarding = True
-        self.ctx.message.data = bytearray()  # nothing more is kept of a refused message
-        if self.conn.closed:
-            return
-        if refusal.closes:
-            self.ctx.server.exceptions += 1
-            self.conn.abort(refusal)  # a 421 need not wait for the end of the data
-        else:
-            self.conn.discard_message(refusal)  # counted when the core reports it
-
-    def _after_message(self, event: MessageReceived, outcome: Outcome) -> None:
-        refusal = self._refusal(f"message {self.ctx.message.queue_id}", outcome)
-        if refusal is None and self.logs(logging.INFO):
-            envelope, message = self.ctx.envelope, self.ctx.message
-            recipients = ",".join(f"<{r}>" for r in envelope.rcpt_to)
-            self.log(
-                logging.INFO,
-                f"accepted {message.queue_id} from=<{envelope.mail_from}> to={recipients}"
-                f" size={message.bytesize}",
-            )
-        self._answer(refusal)
-        if self.conn.closed and (refusal is not None or not self._lmtp):
-            # The transaction is over (RFC 5321 4.1.1.4): the core's SessionReset says so,
-            # unless the connection closed first.
-            self.ctx.reset()
-
-    def _after_delivery(self, event: RecipientDelivery, outcome: Outcome) -> None:
-        refusal = self._refusal(f"delivery to <{event.address}>", outcome)
-        self._answer(refusal)
-        if self.conn.closed and event.index >= len(self.ctx.envelope.rcpt_to) - 1:
-            self.ctx.reset()  # as in _after_message
-
-    def _after_unknown(self, event: UnknownCommand, outcome: Outcome) -> None:
-        # The hook returned: it took the command (its default refuses with 500 5.5.2).
-        self._answer(self._refusal(f"command {event.verb!r}", outcome), replies.OK)
-
-    def _after_starttls(self, event: StartTlsRequest, outcome: Outcome) -> None:
-        self._answer(self._refusal("STARTTLS", outcome))
-
-    def _after_rejected(self, event: CommandRejected, outcome: Outcome) -> None:
-        if event.reply.is_error:
-            self.ctx.server.exceptions += 1
-        self.log(logging.DEBUG, f"{event.command} refused by the server: {_show(event.reply)}")
-
-    def _after_reset(self, event: SessionReset, outcome: Outcome) -> None:
-        self._discarding = False
-        self.ctx.reset(full=event.full)
-
-    def _after_closed(self, event: ConnectionClosed, outcome: Outcome) -> None:
-        self._refusal("disconnect", outcome)
-        how = "by the client" if event.by_client else "by the server"
-        self.log(logging.DEBUG, f"connection closed {how}")
-
-    def _helo_text(self, client: str) -> str:
-        """The first line the core sends for HELO/EHLO/LHLO when none is given."""
-        if client.isascii() and client.isprintable() and len(client) <= 255:
-            return f"{self._hostname} Hello {client}"
-        return f"{self._hostname} Hello"
-
-    @staticmethod
-    def _custom(code: int, text: str, default: str) -> Reply | None:
-        """The reply for a greeting text a hook changed, or None to keep the core's own."""
-        cleaned = _reply_text(text)
-        return None if cleaned == default else Reply(code, (cleaned,))
-
-
-def _show(reply: Reply) -> str:
-    enhanced = "{}.{}.{} ".format(*reply.enhanced) if reply.enhanced else ""
-    return f"{reply.code} {enhanced}{' '.join(reply.lines)}"
-
-
-_NO_OUTCOME: Final = Outcome()  # what a skipped hook "returned"
-_BEFORE: Final[dict[type[Event], Callable[[SessionDriver, Any], _Hook | None]]] = {
-    ConnectionOpened: SessionDriver._before_connect,
-    Helo: SessionDriver._before_helo,
-    AuthCredentials: SessionDriver._before_auth,
-    MailFrom: SessionDriver._before_mail,
-    RcptTo: lambda d, e: ("on_rcpt_to_event", (e.address,)),
-    DataStart: SessionDriver._before_data,
-    MessageChunk: SessionDriver._before_chunk,
-    HeadersComplete: SessionDriver._before_headers,
-    MessageReceived: SessionDriver._before_message,
-    RecipientDelivery: lambda d, e: ("on_lmtp_delivery_event", (e.address, e.index)),
-    UnknownCommand: lambda d, e: ("on_process_line_unknown_event", (e.line,)),
-    StartTlsRequest: lambda d, e: ("on_starttls_event", ()),
-    ConnectionClosed: lambda d, e: ("on_disconnect_event", ()),
-}
-_AFTER: Final[dict[type[Event], Callable[[SessionDriver, Any, Outcome], None]]] = {
-    ConnectionOpened: SessionDriver._after_connect,
-    Helo: SessionDriver._after_helo,
-    AuthCredentials: SessionDriver._after_auth,
-    MailFrom: SessionDriver._after_mail,
-    RcptTo: SessionDriver._after_rcpt,
-    DataStart: SessionDriver._after_data,
-    MessageChunk: SessionDriver._after_content,
-    HeadersComplete: SessionDriver._after_content,
-    MessageReceived: SessionDriver._after_message,
-    RecipientDelivery: SessionDriver._after_delivery,
-    UnknownCommand: SessionDriver._after_unknown,
-    StartTlsRequest: SessionDriver._after_starttls,
-    CommandRejected: SessionDriver._after_rejected,
-    SessionReset: SessionDriver._after_reset,
-    ConnectionClosed: SessionDriver._after_closed,
-}
+        The engine must not send what the core queues after this (the 421).
+        """
+        self.log(logging.INFO, f"TLS handshake failed: {reason}")
+        self._conn.abort(replies.SHUTTING_DOWN)

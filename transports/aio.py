@@ -26,9 +26,9 @@ from anyio.from_thread import BlockingPortal
 
 from smtp_proto import replies
 from smtp_proto.handler import Handler, HookCall, Outcome
-from smtp_proto.steps import RunHook, SessionSteps
+from smtp_proto.session import RunHook, Session
 from transports import watch
-from transports.aio_session import IO_ERRORS, Session, close
+from transports.aio_session import IO_ERRORS, Connection, close
 from transports.aio_stream import ProtocolStream, new_buffer
 from transports.base import ServerBase, refuse
 from transports.lean import LeanStream
@@ -189,7 +189,7 @@ class Server(ServerBase):
         self._stop_state = Stopping()
         opts = self.options
         self._tick = watch.tick(opts.io_cmd_timeout, opts.io_data_timeout)
-        self._sessions: set[Session] = set()
+        self._sessions: set[Connection] = set()
         self._slots = Slots(self.utilization, self.options.processing_wait)
         self._running: _Running | None = None
         self._thread: threading.Thread | None = None
@@ -400,7 +400,7 @@ class Server(ServerBase):
         if self._stopping:  # accepted while the listeners were being closed
             sessions.start_soon(self._refuse, stream, listener, replies.SHUTTING_DOWN)
         elif self.utilization.admit():
-            session = Session(stream, listener, self)
+            session = Connection(stream, listener, self)
             sessions.start_soon(self._session_main, session, name="smtp-proto session")
         else:
             log.warning("refused a connection on %s: too many connections", listener)
@@ -416,7 +416,7 @@ class Server(ServerBase):
 
     # Sessions -------------------------------------------------------------------------------
 
-    async def _session_main(self, session: Session) -> None:
+    async def _session_main(self, session: Connection) -> None:
         self._sessions.add(session)
         try:
             await self._serve_session(session)
@@ -428,7 +428,7 @@ class Server(ServerBase):
             self.utilization.leave()
             await close(session.stream)
 
-    async def _serve_session(self, session: Session) -> None:
+    async def _serve_session(self, session: Connection) -> None:
         if session.listener.tls:
             failure = await session.handshake()
             if failure is not None:
@@ -442,7 +442,7 @@ class Server(ServerBase):
         """The server's stop, as its sessions see it."""
         return self._stop_state
 
-    async def run_hook(self, steps: SessionSteps, step: RunHook) -> None:
+    async def run_hook(self, steps: Session, step: RunHook) -> None:
         """Await an `async def` hook, or run a plain one in a worker thread, to its end and
         holding a processing slot when it needs one; hand its outcome to `steps`."""
         slots = self._slots

@@ -1,7 +1,7 @@
 """One connection of the anyio transport: the session's steps over an anyio byte stream
 (a `LeanStream` as accepted, anyio's TLS stream after STARTTLS).
 
-Mirrors the threaded engine's loop step for step (`smtp_proto.steps` says what to do);
+Mirrors the threaded engine's loop step for step (`smtp_proto.session.Session` says what to do);
 only the waiting is anyio's. Knows nothing of listeners' sockets or of stopping a server
 beyond what `Host` tells it.
 """
@@ -20,7 +20,7 @@ import anyio
 from anyio.abc import ByteStream
 from anyio.streams.tls import TLSStream
 
-from smtp_proto.steps import Finish, Receive, RunHook, SessionSteps, StartTls, Step
+from smtp_proto.session import Finish, Receive, RunHook, Session, StartTls, Step
 from transports.aio_stream import ProtocolStream
 from transports.lean import LeanStream
 from transports.listen import Listener, fixed_local_address
@@ -50,12 +50,12 @@ class Host(Protocol):
     def stop_state(self) -> Stopping:
         """The server's stop, as its sessions see it."""
 
-    async def run_hook(self, steps: SessionSteps, step: RunHook) -> None:
+    async def run_hook(self, steps: Session, step: RunHook) -> None:
         """Run the step's hook to its end (even when the session is cancelled meanwhile),
         holding a processing slot when it needs one, and hand its outcome to `steps`."""
 
 
-class Session(Watched):
+class Connection(Watched):
     """One accepted connection: its stream (replaced by STARTTLS) and listener.
 
     Reads and sends carry no time-out of their own: the server's watchdog ends a wait
@@ -90,7 +90,7 @@ class Session(Watched):
         else:
             lean.abort()
 
-    async def drive(self, steps: SessionSteps) -> None:
+    async def drive(self, steps: Session) -> None:
         """Run the session's steps until it is over (the caller closes the stream)."""
         step: Step | None = None
         while True:
@@ -115,7 +115,7 @@ class Session(Watched):
             assert isinstance(step, Receive)  # noqa: S101 (the last kind of step)
             step = await self._wait(steps)
 
-    async def _wait(self, steps: SessionSteps) -> Step | None:
+    async def _wait(self, steps: Session) -> Step | None:
         """Wait for bytes and feed them; a step the wait already reached, or None."""
         stream = self.stream
         if isinstance(stream, ProtocolStream) and not (
@@ -125,7 +125,7 @@ class Session(Watched):
         await self._receive(steps)
         return None
 
-    async def _wait_in_callbacks(self, steps: SessionSteps, stream: ProtocolStream) -> Step | None:
+    async def _wait_in_callbacks(self, steps: Session, stream: ProtocolStream) -> Step | None:
         """asyncio: the loop's read callbacks run the session's steps as the bytes come, as
         long as those steps only answer and wait again (a lock-step client's commands, with
         the default hooks); any other step comes back here for the task. Saves waking the
@@ -155,7 +155,7 @@ class Session(Watched):
         return None
 
     def _steps_in_callback(
-        self, steps: SessionSteps, stream: ProtocolStream, handover: list[Step], data: bytes
+        self, steps: Session, stream: ProtocolStream, handover: list[Step], data: bytes
     ) -> bool:
         """Feed a read and run the session's steps up to the next wait for bytes; True (no
         more reads here) with any other step in `handover`. b"" is the end of the input."""
@@ -171,7 +171,7 @@ class Session(Watched):
             return True
         return False
 
-    async def _receive(self, steps: SessionSteps) -> None:
+    async def _receive(self, steps: Session) -> None:
         """Wait for bytes and feed them, or time the session out, or shut it down."""
         if self.broken:
             steps.feed(b"")

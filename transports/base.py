@@ -17,12 +17,11 @@ from types import TracebackType
 from typing import Any, ClassVar, Self
 
 from smtp_proto.config import ServerConfig, TlsMode
-from smtp_proto.connection import ServerConnection
 from smtp_proto.context import Peer
+from smtp_proto.driver import config_for
 from smtp_proto.handler import Handler
 from smtp_proto.replies import Reply
-from smtp_proto.session import SessionDriver, config_for
-from smtp_proto.steps import SessionSteps
+from smtp_proto.session import Session
 from transports import listen, tls
 from transports.limits import Utilization
 from transports.options import (
@@ -212,7 +211,7 @@ class ServerBase:
             names=names,
         )
 
-    def _open_session(self, listener: listen.Listener, local: Any, remote: Any) -> SessionSteps:
+    def _open_session(self, listener: listen.Listener, local: Any, remote: Any) -> Session:
         """A new session for an accepted (and, for implicit TLS, handshaken) connection
         between the socket addresses `local` and `remote`."""
         peer = Peer(
@@ -223,13 +222,16 @@ class ServerBase:
             remote_port=int(remote[1]),
             remote_host=str(remote[0]),
         )
-        conn = ServerConnection(self.config, encrypted=listener.tls, nonce=cram_md5_nonce)
-        driver = SessionDriver(self.handler, conn, peer=peer, session_id=new_session_id())
-        return SessionSteps(
-            driver,
+        return Session(
+            self.handler,
+            self.config,
+            peer=peer,
+            session_id=new_session_id(),
+            clock=time.monotonic,
             cmd_timeout=self.options.io_cmd_timeout,
             data_timeout=self.options.io_data_timeout,
-            clock=time.monotonic,
+            encrypted=listener.tls,
+            nonce=cram_md5_nonce,
         )
 
 

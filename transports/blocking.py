@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from smtp_proto import replies
-from smtp_proto.steps import Finish, Receive, RunHook, SessionSteps, StartTls, Step
+from smtp_proto.session import Finish, Receive, RunHook, Session, StartTls, Step
 from transports.limits import BUSY, Slots, SlotWaiter
 from transports.listen import Listener, fixed_local_address
 from transports.options import READ_SIZE
@@ -48,7 +48,7 @@ class BlockingSession(Watched):
         """Shut the session's socket as a plain one (a TLS socket's own would unwrap)."""
         self.socket_class.shutdown(self.sock, how)
 
-    def receive(self, steps: SessionSteps) -> None:
+    def receive(self, steps: Session) -> None:
         """Wait for bytes and feed them, or time the session out, or shut it down."""
         if self.broken:
             steps.feed(b"")
@@ -81,7 +81,7 @@ class BlockingSession(Watched):
         finally:
             self.send_by = math.inf
 
-    def run_hook(self, steps: SessionSteps, step: RunHook) -> None:
+    def run_hook(self, steps: Session, step: RunHook) -> None:
         """Run the step's hook here, holding a processing slot when it needs one."""
         if not step.slot:
             steps.hook_done(step.call.run())
@@ -101,7 +101,7 @@ class BlockingSession(Watched):
 
     def drive(
         self,
-        steps: SessionSteps,
+        steps: Session,
         handshake: Callable[[], str | None],
         send_limit: float,
         *,

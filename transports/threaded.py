@@ -25,7 +25,7 @@ import time
 from typing import Any
 
 from smtp_proto import replies
-from smtp_proto.steps import Finish, Receive, Step
+from smtp_proto.session import Finish, Receive, Step
 from transports import reactor, watch
 from transports.base import ServerBase, refuse
 from transports.blocking import BlockingSession

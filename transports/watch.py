@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterable
 from typing import Final
 
-from smtp_proto.steps import SessionSteps
+from smtp_proto.session import Session
 
 # The watchdog's period: this fraction of the shortest time-out, within these bounds.
 _TICK_SHARE: Final = 0.05
@@ -52,7 +52,7 @@ class Watched:
 
     def __init__(self, stopping: Stopping) -> None:
         self.stopping = stopping
-        self.steps: SessionSteps | None = None  # set once the session is being processed
+        self.steps: Session | None = None  # set once the session is being processed
         self.reading = False
         self.woken = False
         self.send_by = math.inf  # the deadline of a send in progress
@@ -74,7 +74,7 @@ class Watched:
         with contextlib.suppress(OSError):
             self.shutdown(socket.SHUT_RDWR)
 
-    def wait_ended(self, steps: SessionSteps) -> bool:
+    def wait_ended(self, steps: Session) -> bool:
         """Whether a wait for bytes must not start (or go on); if so, queue the 421.
 
         Call it with `reading` already set, so a sweep in between is never missed.

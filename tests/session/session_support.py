@@ -1,17 +1,16 @@
-"""Shared pieces for the session tests: a peer, a fixed clock, and pumps that drive a
-`SessionDriver` over a real `ServerConnection` with bytes in and reply bytes out."""
+"""Shared pieces for the session tests: a peer, fixed clocks, and pumps that drive a
+`Session` as a transport does, with bytes in and reply bytes out."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 from smtp_proto.config import ServerConfig
-from smtp_proto.connection import ServerConnection
 from smtp_proto.context import Peer
-from smtp_proto.events import NEED_DATA, PAUSED, BeginTls, ConnectionClosed
 from smtp_proto.handler import Handler
-from smtp_proto.session import SessionDriver, config_for
+from smtp_proto.session import Finish, RunHook, Session, StartTls
 
 PEER = Peer(
     local_ip="127.0.0.1",
@@ -36,69 +35,58 @@ class Clock:
         return START + timedelta(seconds=next(self._ticks))
 
 
-def make_driver(
+def make_session(
     handler: Handler,
     config: ServerConfig = CONFIG,
     *,
     encrypted: bool = False,
     nonce: str | None = None,
     session_id: str = "S1",
-) -> SessionDriver:
-    conn = ServerConnection(
-        config_for(handler, config),
+    clock: Callable[[], float] = lambda: 1000.0,
+) -> Session:
+    """A session as a transport opens it, on fixed clocks (`utc` ticks a second a reading)."""
+    return Session(
+        handler,
+        config,
+        peer=PEER,
+        session_id=session_id,
+        clock=clock,
+        cmd_timeout=300.0,
+        data_timeout=600.0,
         encrypted=encrypted,
         nonce=(lambda: nonce) if nonce is not None else None,
+        utc=Clock(),
     )
-    return SessionDriver(handler, conn, peer=PEER, session_id=session_id, clock=Clock())
 
 
-def pump(driver: SessionDriver, *chunks: bytes) -> bytes:
+def pump(session: Session, *chunks: bytes) -> bytes:
     """Feed `chunks` one at a time, run each hook in place; the reply bytes sent meanwhile.
 
-    Returns when the input is used up (or the session closed); b"" as a chunk closes.
+    Returns when the input is used up (or the session ended); b"" as a chunk closes.
     """
-    conn, out, feed = driver.conn, bytearray(), list(chunks)
-    while True:
-        event = conn.next_event()
-        if event is NEED_DATA:
-            out += conn.data_to_send()
-            if not feed:
-                return bytes(out)
-            conn.receive_data(feed.pop(0))
-        elif event is PAUSED:
-            raise AssertionError("a decision was left unanswered")
-        elif isinstance(event, BeginTls):
-            out += conn.data_to_send()
-            driver.tls_established()
-        else:
-            driver.handle(event)
-            if isinstance(event, ConnectionClosed):
-                return bytes(out + conn.data_to_send())
+    return asyncio.run(pump_async(session, *chunks, awaits=False))
 
 
-async def pump_async(driver: SessionDriver, *chunks: bytes) -> bytes:
+async def pump_async(session: Session, *chunks: bytes, awaits: bool = True) -> bytes:
     """`pump` for handlers with `async def` hooks: awaits `run_async()` where needed."""
-    conn, out, feed = driver.conn, bytearray(), list(chunks)
+    out, feed = bytearray(), list(chunks)
     while True:
-        event = conn.next_event()
-        if event is NEED_DATA:
-            out += conn.data_to_send()
-            if not feed:
-                return bytes(out)
-            conn.receive_data(feed.pop(0))
-        elif event is PAUSED:
-            raise AssertionError("a decision was left unanswered")
-        elif isinstance(event, BeginTls):
-            out += conn.data_to_send()
-            driver.tls_established()
+        step = session.next_step()
+        if isinstance(step, RunHook):
+            call = step.call
+            if call.is_async and not awaits:
+                raise AssertionError("pump() cannot run async def hooks: use pump_async()")
+            session.hook_done(await call.run_async() if call.is_async else call.run())
+            continue
+        out += step.out
+        if isinstance(step, Finish):
+            return bytes(out)
+        if isinstance(step, StartTls):
+            session.tls_established()
+        elif not feed:
+            return bytes(out)
         else:
-            call = driver.call_for(event)
-            outcome = None
-            if call is not None:
-                outcome = await call.run_async() if call.is_async else call.run()
-            driver.apply(event, outcome)
-            if isinstance(event, ConnectionClosed):
-                return bytes(out + conn.data_to_send())
+            session.feed(feed.pop(0))
 
 
 def lines(data: bytes) -> list[bytes]:

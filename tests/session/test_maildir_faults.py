@@ -20,7 +20,7 @@ import pytest
 
 from smtp_proto.context import Context
 from smtp_proto.handlers import MaildirHandler
-from tests.session.session_support import lines, make_driver, pump
+from tests.session.session_support import lines, make_session, pump
 
 ENVELOPE = b"EHLO c.example\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<c@d.test>\r\n"
 MESSAGE = b"Subject: fault\r\nFrom: a@b.test\r\n\r\n" + b"body line\r\n" * 2000
@@ -31,7 +31,7 @@ LOCAL_ERROR = b"451 4.3.0 Requested action aborted: local error in processing\r\
 
 def deliver(handler: MaildirHandler, message: bytes = MESSAGE) -> bytes:
     """One message through a whole session; the reply to its end of data."""
-    out = pump(make_driver(handler), ENVELOPE + b"DATA\r\n" + message + b".\r\n")
+    out = pump(make_session(handler), ENVELOPE + b"DATA\r\n" + message + b".\r\n")
     return lines(out)[-1]
 
 

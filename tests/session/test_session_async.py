@@ -10,10 +10,9 @@ import pytest
 
 from smtp_proto.context import Context
 from smtp_proto.errors import Smtpd550Error, Smtpd552Error
-from smtp_proto.events import ConnectionOpened
 from smtp_proto.handlers import SinkHandler
-from smtp_proto.session import SessionDriver
-from tests.session.session_support import lines, make_driver, pump_async
+from smtp_proto.session import Finish, RunHook, Session
+from tests.session.session_support import lines, make_session, pump_async
 
 BACKENDS = ["asyncio", "trio"]
 
@@ -52,8 +51,8 @@ class AsyncPolicy(SinkHandler):
         self.keep(ctx)
 
 
-def run(backend: str, driver: SessionDriver, *chunks: bytes) -> bytes:
-    return anyio.run(functools.partial(pump_async, driver, *chunks), backend=backend)
+def run(backend: str, session: Session, *chunks: bytes) -> bytes:
+    return anyio.run(functools.partial(pump_async, session, *chunks), backend=backend)
 
 
 def test_async_hooks_are_listed() -> None:
@@ -73,7 +72,7 @@ def test_async_hooks_rewrite_reject_and_store(backend: str) -> None:
     handler = AsyncPolicy()
     out = run(
         backend,
-        make_driver(handler),
+        make_session(handler),
         b"EHLO c.example\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<no@d.test>\r\n"
         b"RCPT TO:<c@d.test>\r\nDATA\r\nSubject: x\r\n\r\nok\r\n.\r\n",
     )
@@ -94,7 +93,7 @@ def test_async_receiving_hook_refuses_and_the_session_goes_on(backend: str) -> N
     handler = AsyncPolicy()
     out = run(
         backend,
-        make_driver(handler),
+        make_session(handler),
         b"EHLO c.example\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<c@d.test>\r\nDATA\r\n",
         b"Subject: big\r\n\r\n" + b"y" * 200 + b"\r\n",
         b".\r\nNOOP\r\n",
@@ -111,23 +110,21 @@ def test_async_data_hook_failure_answers_451(backend: str) -> None:
     handler = AsyncPolicy()
     out = run(
         backend,
-        make_driver(handler),
+        make_session(handler),
         b"EHLO c.example\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<c@d.test>\r\nDATA\r\ncrash\r\n.\r\n",
     )
     assert lines(out)[-1] == b"451 4.3.0 Requested action aborted: local error in processing\r\n"
     assert handler.messages == []
 
 
-def test_handle_refuses_to_run_an_async_hook_synchronously() -> None:
-    driver = make_driver(AsyncPolicy())
-    event = driver.conn.next_event()
-    assert isinstance(event, ConnectionOpened)
-    call = driver.call_for(event)
-    assert call is not None
-    assert call.is_async
-    outcome = call.run()
+def test_an_async_hook_run_synchronously_fails_as_a_hook_error() -> None:
+    session = make_session(AsyncPolicy())
+    step = session.next_step()
+    assert isinstance(step, RunHook)
+    assert step.call.is_async
+    outcome = step.call.run()
     assert isinstance(outcome.error, TypeError)
-    driver.apply(event, outcome)
-    assert driver.conn.data_to_send() == (
+    session.hook_done(outcome)
+    assert session.next_step() == Finish(
         b"421 Service not available, closing transmission channel\r\n"
     )

@@ -1,4 +1,4 @@
-"""AUTH, STARTTLS and LMTP through the session driver; AUTH secrets never reach a log."""
+"""AUTH, STARTTLS and LMTP through the session session; AUTH secrets never reach a log."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from smtp_proto.context import Context
 from smtp_proto.errors import Smtpd535Error, Smtpd552Error, Smtpd554Error, SmtpError
 from smtp_proto.handler import Handler
 from smtp_proto.handlers import MaildirHandler, SinkHandler
-from tests.session.session_support import CONFIG, START, lines, make_driver, pump
+from tests.session.session_support import CONFIG, START, lines, make_session, pump
 
 AUTH_CONFIG = CONFIG.__class__(hostname="mx.example.test", auth_mode=AuthMode.OPTIONAL)
 PASSWORD = "s3cret-Pa55"
@@ -54,9 +54,9 @@ class Users(SinkHandler):
 
 
 def auth_session(handler: Handler, *commands: bytes) -> tuple[bytes, Context]:
-    driver = make_driver(handler, AUTH_CONFIG, nonce=NONCE)
-    out = pump(driver, b"EHLO c.example\r\n", *commands)
-    return out, driver.ctx
+    session = make_session(handler, AUTH_CONFIG, nonce=NONCE)
+    out = pump(session, b"EHLO c.example\r\n", *commands)
+    return out, session.ctx
 
 
 def test_default_handler_denies_auth() -> None:
@@ -155,10 +155,10 @@ TLS_CONFIG = CONFIG.__class__(
 
 
 def test_starttls_records_encryption_and_resets_helo_and_auth() -> None:
-    driver = make_driver(Users(), TLS_CONFIG)
-    out = pump(driver, b"EHLO c.example\r\n" + plain("", "user", PASSWORD) + b"STARTTLS\r\n")
+    session = make_session(Users(), TLS_CONFIG)
+    out = pump(session, b"EHLO c.example\r\n" + plain("", "user", PASSWORD) + b"STARTTLS\r\n")
     assert lines(out)[-2:] == [AUTH_OK, b"220 2.0.0 Ready to start TLS\r\n"]
-    server = driver.ctx.server
+    server = session.ctx.server
     assert server.encrypted == START + timedelta(seconds=2)
     assert (server.helo, server.helo_verb) == ("", "")
     assert (server.authenticated, server.authorization_id, server.authentication_id) == (
@@ -166,7 +166,7 @@ def test_starttls_records_encryption_and_resets_helo_and_auth() -> None:
         "",
         "",
     )
-    assert not driver.conn.closed
+    assert not session.closed
 
 
 def test_starttls_hook_may_refuse() -> None:
@@ -174,10 +174,10 @@ def test_starttls_hook_may_refuse() -> None:
         def on_starttls_event(self, ctx: Context) -> None:
             raise SmtpError(454, "TLS not available due to temporary reason", enhanced=(4, 7, 0))
 
-    driver = make_driver(NoTls(), TLS_CONFIG)
-    out = pump(driver, b"EHLO c.example\r\nSTARTTLS\r\n")
+    session = make_session(NoTls(), TLS_CONFIG)
+    out = pump(session, b"EHLO c.example\r\nSTARTTLS\r\n")
     assert lines(out)[-1] == b"454 4.7.0 TLS not available due to temporary reason\r\n"
-    assert driver.ctx.server.encrypted is None
+    assert session.ctx.server.encrypted is None
 
 
 LMTP_CONFIG = CONFIG.__class__(hostname="mx.example.test", lmtp=True)
@@ -196,8 +196,8 @@ def test_lmtp_answers_per_recipient() -> None:
             if rcpt_to.startswith("full"):
                 raise Smtpd552Error("Mailbox full")
 
-    driver = make_driver(Boxes(), LMTP_CONFIG)
-    out = pump(driver, LMTP_SESSION)
+    session = make_session(Boxes(), LMTP_CONFIG)
+    out = pump(session, LMTP_SESSION)
     assert lines(out)[-3:] == [
         b"250 2.1.5 Delivered\r\n",
         b"552 5.3.4 Mailbox full\r\n",
@@ -208,9 +208,9 @@ def test_lmtp_answers_per_recipient() -> None:
         ("full@d.test", 1, "LHLO", b"x\r\n"),
         ("three@d.test", 2, "LHLO", b"x\r\n"),
     ]
-    assert driver.ctx.envelope.rcpt_to == []
-    assert driver.ctx.message.data == b""
-    assert driver.ctx.server.exceptions == 1
+    assert session.ctx.envelope.rcpt_to == []
+    assert session.ctx.message.data == b""
+    assert session.ctx.server.exceptions == 1
 
 
 def test_lmtp_message_refusal_is_repeated_per_recipient_and_counted_once() -> None:
@@ -218,10 +218,10 @@ def test_lmtp_message_refusal_is_repeated_per_recipient_and_counted_once() -> No
         def on_message_data_event(self, ctx: Context) -> None:
             raise Smtpd554Error("Content refused")
 
-    driver = make_driver(No(), LMTP_CONFIG)
-    out = pump(driver, LMTP_SESSION)
+    session = make_session(No(), LMTP_CONFIG)
+    out = pump(session, LMTP_SESSION)
     assert lines(out)[-3:] == [b"554 5.0.0 Content refused\r\n"] * 3
-    assert driver.ctx.server.exceptions == 1
+    assert session.ctx.server.exceptions == 1
 
 
 def test_maildir_handler_through_a_whole_authenticated_session(tmp_path: Path) -> None:

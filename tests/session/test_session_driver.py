@@ -1,4 +1,4 @@
-"""SessionDriver over a real ServerConnection: greeting, HELO, MAIL/RCPT rewrites, rejections,
+"""A Session over a real ServerConnection: greeting, HELO, MAIL/RCPT rewrites, rejections,
 errors, resets and ctx fields. Bytes in, exact reply bytes out."""
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from smtp_proto.errors import (
 from smtp_proto.handler import Handler
 from smtp_proto.handlers import SinkHandler
 from smtp_proto.params import Body
-from smtp_proto.session import SessionDriver
-from tests.session.session_support import GREETING, PEER, START, lines, make_driver, pump
+from smtp_proto.session import Session
+from tests.session.session_support import GREETING, PEER, START, lines, make_session, pump
 
 EHLO_REPLY = (
     b"250-mx.example.test Hello c.example\r\n250-PIPELINING\r\n250-SIZE 33554432\r\n"
@@ -38,15 +38,15 @@ TRANSACTION_REPLIES = (
 
 def test_a_default_handler_serves_a_whole_session() -> None:
     sink = SinkHandler()
-    driver = make_driver(sink)
-    out = pump(driver, b"EHLO c.example\r\n" + TRANSACTION + b"QUIT\r\n")
+    session = make_session(sink)
+    out = pump(session, b"EHLO c.example\r\n" + TRANSACTION + b"QUIT\r\n")
     assert out == GREETING + EHLO_REPLY + TRANSACTION_REPLIES + b"221 2.0.0 Bye\r\n"
     (stored,) = sink.messages
     assert stored.data == b"Subject: hi\r\n\r\nbody\r\n"
     assert stored.mail_from == "a@example.test"
     assert stored.rcpt_to == ("b@example.test",)
     assert stored.queue_id == "S1.1"
-    assert driver.conn.closed
+    assert session.closed
 
 
 def test_ctx_server_holds_the_peer_and_times() -> None:
@@ -56,8 +56,8 @@ def test_ctx_server_holds_the_peer_and_times() -> None:
         def on_connect_event(self, ctx: Context) -> None:
             seen.append(ctx)
 
-    driver = make_driver(Spy())
-    pump(driver, b"EHLO c.example\r\n")
+    session = make_session(Spy())
+    pump(session, b"EHLO c.example\r\n")
     (ctx,) = seen
     server = ctx.server
     assert (server.local_ip, server.local_port, server.local_host) == (
@@ -87,7 +87,7 @@ def test_connect_hook_changes_welcome_and_greeting_with_crlf_stripped() -> None:
             ctx.server.local_response = "My welcome message!\r\n"
             ctx.server.helo_response = f"{ctx.server.local_host} [{ctx.server.local_ip}]\nserving"
 
-    out = pump(make_driver(Welcome()), b"HELO c.example\r\nEHLO c.example\r\n")
+    out = pump(make_session(Welcome()), b"HELO c.example\r\nEHLO c.example\r\n")
     assert lines(out)[:3] == [
         b"220 My welcome message!\r\n",
         b"250 mx.example.test [127.0.0.1]serving\r\n",
@@ -100,7 +100,7 @@ def test_helo_hook_changes_the_greeting_line_only() -> None:
         def on_helo_event(self, ctx: Context, helo: str) -> None:
             ctx.server.helo_response = f"hi {helo}"
 
-    out = pump(make_driver(Greet()), b"EHLO c.example\r\n")
+    out = pump(make_session(Greet()), b"EHLO c.example\r\n")
     assert out == GREETING + EHLO_REPLY.replace(b"mx.example.test Hello c.example", b"hi c.example")
 
 
@@ -114,25 +114,25 @@ def test_connect_hook_refuses_with_554_then_only_quit_is_served() -> None:
         def on_disconnect_event(self, ctx: Context) -> None:
             disconnects.append(ctx.server.remote_ip)
 
-    driver = make_driver(Refuse())
-    out = pump(driver, b"EHLO c.example\r\nQUIT\r\n")
+    session = make_session(Refuse())
+    out = pump(session, b"EHLO c.example\r\nQUIT\r\n")
     assert out == (b"554 No service for you\r\n503 Bad sequence of commands\r\n221 2.0.0 Bye\r\n")
     assert disconnects == ["127.0.0.2"]
 
 
 def test_connect_hook_421_closes_at_once() -> None:
-    driver = make_driver_with_connect_error(Smtpd421Error(log="busy"))
-    out = pump(driver)
+    session = make_session_with_connect_error(Smtpd421Error(log="busy"))
+    out = pump(session)
     assert out == b"421 Service not available, closing transmission channel\r\n"
-    assert driver.conn.closed
+    assert session.closed
 
 
 def test_connect_hook_crash_answers_421_and_logs_the_traceback(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="smtp_proto")
-    driver = make_driver_with_connect_error(RuntimeError("db down"))
-    out = pump(driver)
+    session = make_session_with_connect_error(RuntimeError("db down"))
+    out = pump(session)
     assert out == b"421 Service not available, closing transmission channel\r\n"
     errors = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert [r.getMessage() for r in errors] == ["[S1] connection failed: RuntimeError: db down"]
@@ -144,22 +144,22 @@ def test_non_ascii_welcome_text_is_a_local_error() -> None:
         def on_connect_event(self, ctx: Context) -> None:
             ctx.server.local_response = "Grüß dich"
 
-    out = pump(make_driver(Bad()))
+    out = pump(make_session(Bad()))
     assert out == b"421 Service not available, closing transmission channel\r\n"
 
 
-def make_driver_with_connect_error(err: Exception) -> SessionDriver:
+def make_session_with_connect_error(err: Exception) -> Session:
     class Failing(Handler):
         def on_connect_event(self, ctx: Context) -> None:
             raise err
 
-    return make_driver(Failing())
+    return make_session(Failing())
 
 
 def test_implicit_tls_marks_the_session_encrypted_from_the_start() -> None:
-    driver = make_driver(Handler(), encrypted=True)
-    pump(driver)
-    assert driver.ctx.server.encrypted == START
+    session = make_session(Handler(), encrypted=True)
+    pump(session)
+    assert session.ctx.server.encrypted == START
 
 
 class Normalize(SinkHandler):
@@ -179,7 +179,7 @@ class Normalize(SinkHandler):
 def test_returned_addresses_replace_the_envelope() -> None:
     sink = Normalize()
     out = pump(
-        make_driver(sink),
+        make_session(sink),
         b"EHLO c.example\r\nMAIL FROM:<Alice@Example.TEST>\r\nRCPT TO:<Bob@Example.TEST>\r\n"
         b"RCPT TO:<not.name@domain.con>\r\nRCPT TO:<Carol@Example.TEST>\r\nDATA\r\nx\r\n.\r\n",
     )
@@ -204,13 +204,13 @@ def test_421_from_rcpt_hook_closes_and_calls_disconnect() -> None:
         def on_disconnect_event(self, ctx: Context) -> None:
             closed.append(ctx.server.exceptions)
 
-    driver = make_driver(Spam())
+    session = make_session(Spam())
     out = pump(
-        driver,
+        session,
         b"EHLO c.example\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<spam@domain.con>\r\nNOOP\r\n",
     )
     assert lines(out)[-1] == b"421 4.3.0 Abort: Identified spammer!\r\n"
-    assert driver.conn.closed
+    assert session.closed
     assert closed == [1]
 
 
@@ -230,10 +230,10 @@ def test_a_bad_return_value_answers_451(
         def on_rcpt_to_event(self, ctx: Context, rcpt_to: str) -> str | None:
             return returned  # type: ignore[return-value]
 
-    driver = make_driver(Bad())
-    out = pump(driver, b"EHLO c.example\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<c@d.test>\r\n")
+    session = make_session(Bad())
+    out = pump(session, b"EHLO c.example\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<c@d.test>\r\n")
     assert lines(out)[-1] == b"451 4.3.0 Requested action aborted: local error in processing\r\n"
-    assert driver.ctx.envelope.rcpt_to == []
+    assert session.ctx.envelope.rcpt_to == []
     (record,) = caplog.records
     assert record.getMessage().startswith(f"[S1] RCPT TO <c@d.test> failed: {problem}")
 
@@ -248,13 +248,13 @@ def test_mail_hook_sees_params_and_encodings() -> None:
                 (env.encoding_body, env.encoding_utf8, env.mail_params.body, env.mail_params.size)
             )
 
-    driver = make_driver(Spy())
+    session = make_session(Spy())
     pump(
-        driver,
+        session,
         b"EHLO c.example\r\nMAIL FROM:<a@b.test> BODY=8BITMIME SMTPUTF8 SIZE=100\r\n",
     )
-    assert driver.ctx.envelope.mail_from == "a@b.test"
-    pump(driver, b"RSET\r\nMAIL FROM:<a@b.test> BODY=7BIT\r\nRSET\r\nMAIL FROM:<a@b.test>\r\n")
+    assert session.ctx.envelope.mail_from == "a@b.test"
+    pump(session, b"RSET\r\nMAIL FROM:<a@b.test> BODY=7BIT\r\nRSET\r\nMAIL FROM:<a@b.test>\r\n")
     assert seen == [
         ("8bitmime", "utf8", Body.EIGHT_BIT_MIME, 100),
         ("7bit", "", Body.SEVEN_BIT, None),
@@ -267,24 +267,24 @@ def test_a_refused_mail_from_leaves_an_empty_envelope() -> None:
         def on_mail_from_event(self, ctx: Context, mail_from: str) -> None:
             raise SmtpError(550, "Sender blocked", enhanced=(5, 7, 1))
 
-    driver = make_driver(No())
-    out = pump(driver, b"EHLO c.example\r\nMAIL FROM:<a@b.test> BODY=8BITMIME\r\n")
+    session = make_session(No())
+    out = pump(session, b"EHLO c.example\r\nMAIL FROM:<a@b.test> BODY=8BITMIME\r\n")
     assert lines(out)[-1] == b"550 5.7.1 Sender blocked\r\n"
-    assert driver.ctx.envelope.encoding_body == ""
-    assert driver.ctx.envelope.mail_from == ""
+    assert session.ctx.envelope.encoding_body == ""
+    assert session.ctx.envelope.mail_from == ""
 
 
 def test_rset_and_ehlo_reset_the_transaction_but_keep_helo() -> None:
-    driver = make_driver(Handler())
-    pump(driver, b"EHLO c.example\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<c@d.test>\r\n")
-    assert driver.ctx.envelope.rcpt_to == ["c@d.test"]
-    pump(driver, b"RSET\r\n")
-    assert driver.ctx.envelope.rcpt_to == []
-    assert driver.ctx.envelope.mail_from == ""
-    assert driver.ctx.server.helo == "c.example"
-    pump(driver, b"MAIL FROM:<a@b.test>\r\nRCPT TO:<c@d.test>\r\nEHLO other.example\r\n")
-    assert driver.ctx.envelope.rcpt_to == []
-    assert driver.ctx.server.helo == "other.example"
+    session = make_session(Handler())
+    pump(session, b"EHLO c.example\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<c@d.test>\r\n")
+    assert session.ctx.envelope.rcpt_to == ["c@d.test"]
+    pump(session, b"RSET\r\n")
+    assert session.ctx.envelope.rcpt_to == []
+    assert session.ctx.envelope.mail_from == ""
+    assert session.ctx.server.helo == "c.example"
+    pump(session, b"MAIL FROM:<a@b.test>\r\nRCPT TO:<c@d.test>\r\nEHLO other.example\r\n")
+    assert session.ctx.envelope.rcpt_to == []
+    assert session.ctx.server.helo == "other.example"
 
 
 def test_a_refused_helo_keeps_the_previous_one() -> None:
@@ -293,11 +293,11 @@ def test_a_refused_helo_keeps_the_previous_one() -> None:
             if helo.startswith("bad"):
                 raise Smtpd550Error("Go away")
 
-    driver = make_driver(Picky())
-    out = pump(driver, b"HELO good.example\r\nHELO bad.example\r\n")
+    session = make_session(Picky())
+    out = pump(session, b"HELO good.example\r\nHELO bad.example\r\n")
     assert lines(out)[-1] == b"550 Go away\r\n"
-    assert driver.ctx.server.helo == "good.example"
-    assert driver.ctx.server.helo_verb == "HELO"
+    assert session.ctx.server.helo == "good.example"
+    assert session.ctx.server.helo_verb == "HELO"
 
 
 def test_message_ctx_is_filled_for_the_data_hook_and_reset_after() -> None:
@@ -322,8 +322,8 @@ def test_message_ctx_is_filled_for_the_data_hook_and_reset_after() -> None:
         def on_mail_from_event(self, ctx: Context, mail_from: str) -> None:
             seen.append((list(ctx.envelope.rcpt_to), bytes(ctx.message.data), ctx.message.queue_id))
 
-    driver = make_driver(Spy())
-    pump(driver, b"EHLO c.example\r\n" + TRANSACTION + TRANSACTION)
+    session = make_session(Spy())
+    pump(session, b"EHLO c.example\r\n" + TRANSACTION + TRANSACTION)
     content = b"Subject: hi\r\n\r\nbody\r\n"
     assert seen == [
         ([], b"", ""),
@@ -349,7 +349,7 @@ def test_message_ctx_is_filled_for_the_data_hook_and_reset_after() -> None:
             b"\r\n",
         ),
     ]
-    assert driver.ctx.message.data == b""
+    assert session.ctx.message.data == b""
 
 
 def test_data_hook_crash_never_yields_250(caplog: pytest.LogCaptureFixture) -> None:
@@ -359,8 +359,8 @@ def test_data_hook_crash_never_yields_250(caplog: pytest.LogCaptureFixture) -> N
         def on_message_data_event(self, ctx: Context) -> None:
             raise OSError("disk full")
 
-    driver = make_driver(Broken())
-    out = pump(driver, b"EHLO c.example\r\n" + TRANSACTION + b"MAIL FROM:<a@b.test>\r\n")
+    session = make_session(Broken())
+    out = pump(session, b"EHLO c.example\r\n" + TRANSACTION + b"MAIL FROM:<a@b.test>\r\n")
     assert lines(out)[-2:] == [
         b"451 4.3.0 Requested action aborted: local error in processing\r\n",
         b"250 2.1.0 Sender OK\r\n",
@@ -370,4 +370,4 @@ def test_data_hook_crash_never_yields_250(caplog: pytest.LogCaptureFixture) -> N
     assert error.getMessage() == "[S1] message S1.1 failed: OSError: disk full"
     assert error.exc_info is not None
     assert not [r for r in caplog.records if r.levelno == logging.INFO]
-    assert driver.ctx.server.exceptions == 1
+    assert session.ctx.server.exceptions == 1

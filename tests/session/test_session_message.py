@@ -13,7 +13,7 @@ from smtp_proto.context import Context
 from smtp_proto.errors import Smtpd421Error, Smtpd552Error
 from smtp_proto.handler import Handler
 from smtp_proto.handlers import MaildirHandler, SinkHandler
-from tests.session.session_support import lines, make_driver, pump
+from tests.session.session_support import lines, make_session, pump
 
 ENVELOPE = b"EHLO c.example\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<c@d.test>\r\n"
 MESSAGE = b"Subject: hi\r\nFrom: a@b.test\r\n\r\nbody line\r\n"
@@ -55,7 +55,7 @@ class Both(SeedReceived, SeedHeader):
 def deliver(handler: Handler, message: bytes, *, bytewise: bool = False) -> bytes:
     wire = ENVELOPE + b"DATA\r\n" + message + b".\r\n"
     chunks = [wire[i : i + 1] for i in range(len(wire))] if bytewise else [wire]
-    return pump(make_driver(handler), *chunks)
+    return pump(make_session(handler), *chunks)
 
 
 def test_seed_received_example_lands_at_the_top() -> None:
@@ -116,7 +116,7 @@ def test_header_hook_sees_the_clients_header_block() -> None:
 def test_bdat_runs_the_same_hooks() -> None:
     sink = Both()
     out = pump(
-        make_driver(sink),
+        make_session(sink),
         ENVELOPE
         + b"BDAT 13\r\nSubject: hi\r\n"
         + b"BDAT 29 LAST\r\nFrom: a@b.test\r\n\r\nbody line\r\n",
@@ -153,10 +153,10 @@ def test_receiving_hook_limit_at_the_edge_accepts() -> None:
 
 def test_receiving_hook_552_one_past_the_edge_drains_and_goes_on() -> None:
     sink = Limited(len(MESSAGE) - 1)
-    driver = make_driver(sink)
+    session = make_session(sink)
     body = b"".join(b"line %d\r\n" % i for i in range(200))
     out = pump(
-        driver,
+        session,
         ENVELOPE + b"DATA\r\n" + MESSAGE,  # the hook refuses once this has arrived
         body + b".\r\n",  # drained without another hook call
         b"MAIL FROM:<a@b.test>\r\nRCPT TO:<c@d.test>\r\nDATA\r\nshort\r\n.\r\n",
@@ -173,14 +173,14 @@ def test_receiving_hook_552_one_past_the_edge_drains_and_goes_on() -> None:
     assert [m.data for m in sink.messages] == [b"short\r\n"]
     # The refused message: its header block, then the rest (refused); then "short".
     assert sink.calls == 3
-    assert driver.ctx.server.exceptions == 1
+    assert session.ctx.server.exceptions == 1
 
 
 def test_a_refused_message_frees_its_data() -> None:
     sink = Limited(5)
-    driver = make_driver(sink)
-    pump(driver, ENVELOPE + b"DATA\r\n" + MESSAGE)
-    assert driver.ctx.message.data == b""
+    session = make_session(sink)
+    pump(session, ENVELOPE + b"DATA\r\n" + MESSAGE)
+    assert session.ctx.message.data == b""
 
 
 @pytest.mark.parametrize(
@@ -209,11 +209,11 @@ def test_421_while_receiving_closes_without_draining() -> None:
         def on_message_data_receiving_event(self, ctx: Context) -> None:
             raise Smtpd421Error("Go away")
 
-    driver = make_driver(Teergrube())
-    out = pump(driver, ENVELOPE + b"DATA\r\n" + MESSAGE, b"more\r\n.\r\nQUIT\r\n")
+    session = make_session(Teergrube())
+    out = pump(session, ENVELOPE + b"DATA\r\n" + MESSAGE, b"more\r\n.\r\nQUIT\r\n")
     assert lines(out)[-1] == b"421 4.3.0 Go away\r\n"
-    assert driver.conn.closed
-    assert driver.ctx.server.exceptions == 1
+    assert session.closed
+    assert session.ctx.server.exceptions == 1
 
 
 def test_start_hook_refusal_keeps_the_envelope() -> None:
@@ -221,18 +221,18 @@ def test_start_hook_refusal_keeps_the_envelope() -> None:
         def on_message_data_start_event(self, ctx: Context) -> None:
             raise Smtpd552Error("No room today")
 
-    driver = make_driver(NoData())
-    out = pump(driver, ENVELOPE + b"DATA\r\n")
+    session = make_session(NoData())
+    out = pump(session, ENVELOPE + b"DATA\r\n")
     assert lines(out)[-1] == b"552 5.3.4 No room today\r\n"
-    assert driver.ctx.envelope.rcpt_to == ["c@d.test"]
-    assert driver.ctx.message.queue_id == ""
+    assert session.ctx.envelope.rcpt_to == ["c@d.test"]
+    assert session.ctx.message.queue_id == ""
 
 
 def test_one_info_line_per_accepted_message(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG, logger="smtp_proto")
-    driver = make_driver(Handler())
+    session = make_session(Handler())
     pump(
-        driver,
+        session,
         ENVELOPE + b"RCPT TO:<e@f.test>\r\nDATA\r\n" + MESSAGE + b".\r\n"
         b"MAIL FROM:<>\r\nRCPT TO:<c@d.test>\r\nDATA\r\nx\r\n.\r\n",
     )

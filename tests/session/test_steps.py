@@ -6,8 +6,8 @@ from __future__ import annotations
 from smtp_proto.context import Context
 from smtp_proto.handler import Handler, nonblocking
 from smtp_proto.replies import Reply
-from smtp_proto.steps import Finish, Receive, RunHook, SessionSteps
-from tests.session.session_support import GREETING, make_driver
+from smtp_proto.session import Finish, Receive, RunHook, Session
+from tests.session.session_support import GREETING, make_session
 
 CMD, DATA = 300.0, 600.0
 TIMEOUT = b"421 4.4.2 Timeout, closing transmission channel\r\n"
@@ -37,18 +37,16 @@ class Helo(Handler):
         self.disconnected = True
 
 
-def started(handler: Handler | None = None) -> tuple[SessionSteps, FakeClock]:
+def started(handler: Handler | None = None) -> tuple[Session, FakeClock]:
     clock = FakeClock()
-    steps = SessionSteps(
-        make_driver(handler or Handler()), cmd_timeout=CMD, data_timeout=DATA, clock=clock
-    )
+    steps = make_session(handler or Handler(), clock=clock)
     first = steps.next_step()
     assert isinstance(first, Receive)
     assert first.out == GREETING
     return steps, clock
 
 
-def run_to_wait(steps: SessionSteps) -> bytes:
+def run_to_wait(steps: Session) -> bytes:
     """Run hooks in place up to the next wait for bytes; the bytes sent before it."""
     while True:
         step = steps.next_step()
