@@ -14,8 +14,8 @@ from smtp_proto import replies
 from smtp_proto.address import AddressError, parse_mailbox, split_path
 from smtp_proto.bdat import ChunkReader, parse_bdat
 from smtp_proto.config import ANY_VERB, AuthMode, ServerConfig, TlsMode
+from smtp_proto.config_values import ConfigValues
 from smtp_proto.data import DataReader
-from smtp_proto.derived import Derived
 from smtp_proto.ehlo import auth_offered, mechanisms
 from smtp_proto.events import (
     AuthCredentials,
@@ -64,8 +64,8 @@ class Commands:
         self._errors = 0
         self._unknown = 0
         self._auth_failures = 0
-        self._derived = Derived.of(config)
-        self._max_line = self._derived.max_line
+        self._values = ConfigValues.of(config)
+        self._max_line = self._values.max_line
 
     # Output -------------------------------------------------------------------------------
 
@@ -113,7 +113,7 @@ class Commands:
         name = word.upper() if word.isascii() else ""
         verb = VERBS.get(name)
         known = name if verb is not None else ""  # the first word may hold control bytes
-        if length > self._derived.line_limits.get(verb, self.config.limits.command_line):
+        if length > self._values.line_limits.get(verb, self.config.limits.command_line):
             self._refuse(known, replies.LINE_TOO_LONG)
             return None
         if b"\0" in raw or b"\r" in raw or b"\n" in raw:
@@ -247,7 +247,7 @@ class Commands:
     def _keywords(self) -> frozenset[str]:
         if not self._extended:
             return frozenset()  # RFC 5321 4.1.1.2: no parameters after HELO
-        return self._derived.keywords(encrypted=self._encrypted)
+        return self._values.keywords(encrypted=self._encrypted)
 
     def _mail_from(self, arg: str) -> Handled:
         if self.config.auth_mode is AuthMode.REQUIRED and not self._authenticated:

@@ -95,8 +95,6 @@ class ServerConfig:
     # Verbs SMTP does not define that the application answers (`UnknownCommand`), after
     # the checks every command passes; others get 500 5.5.2 from the core. `ANY_VERB`: all.
     extension_verbs: frozenset[str] = frozenset()
-    # What the core derives from this config, built once on first use (smtp_proto.derived).
-    _derived: object = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.hostname or not self.hostname.isascii() or not self.hostname.isprintable():

@@ -194,7 +194,7 @@ class ServerConnection(Commands):
         self._send(reply)
 
     def _accept_greeting(self, event: ConnectionOpened, reply: Reply | None) -> None:
-        self._send(reply or self._derived.greeting, enhanced=False)
+        self._send(reply or self._values.greeting, enhanced=False)
         self._set_state(State.HELO)
 
     def _reject_greeting(self, event: ConnectionOpened, reply: Reply) -> None:
@@ -210,7 +210,7 @@ class ServerConnection(Commands):
         lines = [first]
         if event.extended:
             cram = self._nonce is not None
-            lines += self._derived.capabilities(encrypted=self._encrypted, cram_md5=cram)
+            lines += self._values.capabilities(encrypted=self._encrypted, cram_md5=cram)
         self._send(Reply(250, tuple(lines)), enhanced=False)
         self._set_state(State.READY)
         self._reset_transaction("LHLO" if event.lmtp else "EHLO" if event.extended else "HELO")

@@ -51,10 +51,6 @@ class Reply:
         """True for a 4xx or 5xx reply."""
         return self.code >= 400
 
-    def with_text(self, *lines: str) -> Reply:
-        """The same code and enhanced code with other text."""
-        return Reply(self.code, lines, self.enhanced)
-
     def to_bytes(self, *, enhanced: bool = True) -> bytes:
         """The wire form: `250-` continuation lines, the enhanced code on each line."""
         coded = enhanced and self.enhanced is not None

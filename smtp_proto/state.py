@@ -78,9 +78,6 @@ BEFORE_TLS: Final = frozenset(
     {Verb.EHLO, Verb.HELO, Verb.LHLO, Verb.NOOP, Verb.RSET, Verb.QUIT, Verb.STARTTLS}
 )
 
-# States in which a mail transaction is open (RSET, HELO/EHLO and the end of a message close it).
-IN_TRANSACTION: Final = frozenset({State.MAIL, State.RCPT, State.CHUNKING})
-
 # Octets each extension adds to MAIL/RCPT lines (RFC 1870 3, RFC 6531 3.4, RFC 4954 5,
 # RFC 3461 5; BODY= as RFC 6152 has none, sized to fit).
 LINE_ALLOWANCE: Final[Mapping[str, int]] = {

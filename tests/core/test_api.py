@@ -9,8 +9,9 @@ from dataclasses import replace
 
 import pytest
 
-from smtp_proto import replies
+from smtp_proto import config_values, replies
 from smtp_proto.config import ANY_VERB, AuthMode, ServerConfig, TlsMode
+from smtp_proto.config_values import ConfigValues
 from smtp_proto.connection import ServerConnection
 from smtp_proto.errors import LocalProtocolError
 from smtp_proto.events import (
@@ -368,3 +369,15 @@ def test_answering_twice_raises() -> None:
     with pytest.raises(LocalProtocolError):
         conn.reject()
     assert conn.data_to_send() == wire(replies.SENDER_OK)
+
+
+def test_values_computed_from_a_config_are_shared_and_bounded() -> None:
+    config = ServerConfig(hostname="mx.example.test")
+    ServerConnection(config)
+    assert ConfigValues.of(config) is ConfigValues.of(config)
+    for n in range(500):  # many configs, e.g. one per test: the kept values stay bounded
+        ServerConnection(ServerConfig(hostname=f"mx{n}.example.test"))
+    assert len(config_values._BY_ID) <= 64
+    # The config itself was never written to: still equal to a fresh one, same hash.
+    assert config == ServerConfig(hostname="mx.example.test")
+    assert hash(config) == hash(ServerConfig(hostname="mx.example.test"))

@@ -165,7 +165,7 @@ def test_generated_configs_use_every_switch() -> None:
         limits = config.get("limits", {})
         assert isinstance(limits, dict)
         seen |= {f"limits.{name}" for name in limits}
-    fields = set(ServerConfig.__dataclass_fields__) - {"hostname", "greeting", "_derived"}
+    fields = set(ServerConfig.__dataclass_fields__) - {"hostname", "greeting"}
     limits_fields = {f"limits.{name}" for name in build_config({}).limits.__dataclass_fields__}
     assert fields - {"limits"} <= seen
     assert limits_fields - {"limits.header_block"} <= seen

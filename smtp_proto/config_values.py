@@ -1,18 +1,23 @@
-"""What the core derives from a `ServerConfig`: built once per config, shared by sessions.
+"""Values the core computes from a `ServerConfig`: built once per config, shared by sessions.
 
 A config never changes, so neither does anything computed from it; each session used to
 rebuild these (line limits, the greeting, the capability list) before its first byte.
+They are kept here, keyed by the config's identity, not in the frozen config itself.
 """
 
 from __future__ import annotations
+
+from typing import Final
 
 from smtp_proto.config import ServerConfig
 from smtp_proto.ehlo import capabilities, param_keywords
 from smtp_proto.replies import Reply
 from smtp_proto.state import LINE_ALLOWANCE, Verb
 
+_KEPT: Final = 64  # configs whose values are kept; a server uses one or two
 
-class Derived:
+
+class ConfigValues:
     """Per-config values; `of(config)` returns the one instance for `config`."""
 
     __slots__ = ("_capabilities", "_keywords", "config", "greeting", "line_limits", "max_line")
@@ -35,13 +40,17 @@ class Derived:
         self._capabilities: dict[tuple[bool, bool], tuple[str, ...]] = {}
 
     @staticmethod
-    def of(config: ServerConfig) -> Derived:
-        """The values derived from `config`, built on first use."""
-        derived = config._derived
-        if not isinstance(derived, Derived):
-            derived = Derived(config)
-            object.__setattr__(config, "_derived", derived)  # a cache, not a change
-        return derived
+    def of(config: ServerConfig) -> ConfigValues:
+        """The values computed from `config`, built on first use."""
+        # By identity: hashing a config field by field would cost more than the lookup saves.
+        found = _BY_ID.get(id(config))
+        if found is not None and found.config is config:
+            return found
+        values = ConfigValues(config)  # the config is kept alive here, so its id is not reused
+        if len(_BY_ID) >= _KEPT:
+            del _BY_ID[next(iter(_BY_ID))]  # the oldest: dicts keep insertion order
+        _BY_ID[id(config)] = values
+        return values
 
     def keywords(self, *, encrypted: bool) -> frozenset[str]:
         """`param_keywords` of the config (STARTTLS may let AUTH= in)."""
@@ -59,3 +68,6 @@ class Derived:
                 capabilities(self.config, encrypted=encrypted, cram_md5=cram_md5)
             )
         return found
+
+
+_BY_ID: dict[int, ConfigValues] = {}
