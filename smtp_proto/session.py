@@ -67,7 +67,7 @@ class StartTls(_Sending):
 class RunHook:
     """Run `call` (in place, in a worker or awaited) and hand its outcome to `hook_done()`.
 
-    With `slot`, the hook runs holding a processing slot (`transports.limits.Slots`); when
+    With `slot`, the hook runs holding a processing slot (`transports.capacity.Slots`); when
     none comes in time, `no_slot()` ends the session instead. The disconnect hook takes
     none: it ends what the connect hook began, and must run.
     """

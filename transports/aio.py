@@ -31,8 +31,8 @@ from transports import watch
 from transports.aio_session import IO_ERRORS, Connection, close
 from transports.aio_stream import ProtocolStream, new_buffer
 from transports.base import ServerBase, refuse
+from transports.capacity import BUSY, Slots, SlotWaiter
 from transports.lean import LeanStream
-from transports.limits import BUSY, Slots, SlotWaiter
 from transports.listen import Listener, accept_waiting
 from transports.options import STOP_GRACE, STOP_LINGER
 from transports.watch import Stopping

@@ -23,7 +23,7 @@ from smtp_proto.handler import Handler
 from smtp_proto.replies import Reply
 from smtp_proto.session import Session
 from transports import listen, tls
-from transports.limits import Utilization
+from transports.capacity import Utilization
 from transports.options import (
     DEFAULT_HOSTS,
     DEFAULT_MAX_PROCESSINGS,

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 from smtp_proto import replies
 from smtp_proto.session import Finish, Receive, RunHook, Session, StartTls, Step
-from transports.limits import BUSY, Slots, SlotWaiter
+from transports.capacity import BUSY, Slots, SlotWaiter
 from transports.listen import Listener, fixed_local_address
 from transports.options import READ_SIZE
 from transports.watch import Stopping, Watched

@@ -24,7 +24,7 @@ from smtp_proto import replies
 from transports import watch
 from transports.base import ServerBase, refuse
 from transports.blocking import BlockingSession
-from transports.limits import Slots
+from transports.capacity import Slots
 from transports.listen import Listener, accept_waiting
 from transports.options import STOP_GRACE, STOP_LINGER
 from transports.watch import Stopping

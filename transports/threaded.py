@@ -29,7 +29,7 @@ from smtp_proto.session import Finish, Receive, Step
 from transports import reactor, watch
 from transports.base import ServerBase, refuse
 from transports.blocking import BlockingSession
-from transports.limits import Slots
+from transports.capacity import Slots
 from transports.listen import Listener, accept_waiting
 from transports.options import READ_SIZE, STOP_GRACE, STOP_LINGER
 from transports.watch import Stopping

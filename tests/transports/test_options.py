@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from smtp_proto.config import ServerConfig, TlsMode
-from transports.limits import Utilization
+from transports.capacity import Utilization
 from transports.options import ServerOptions
 
 

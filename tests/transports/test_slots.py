@@ -21,7 +21,7 @@ from tests.transports.transport_support import (
     address_of,
     start_in_thread,
 )
-from transports.limits import Slots, SlotWaiter, Utilization
+from transports.capacity import Slots, SlotWaiter, Utilization
 
 GREETING = b"220 localhost ESMTP smtp-proto ready\r\n"
 # In place of a greeting or a HELO/EHLO answer: no enhanced code (RFC 2034 4).
