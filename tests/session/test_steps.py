@@ -3,13 +3,17 @@ without sockets or sleeps."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+from smtp_proto.config import ServerConfig, TlsMode
 from smtp_proto.context import Context
 from smtp_proto.handler import Handler, nonblocking
 from smtp_proto.replies import Reply
-from smtp_proto.session import Finish, Receive, RunHook, Session
-from tests.session.session_support import GREETING, make_session
+from smtp_proto.session import Finish, Receive, RunHook, Session, StartTls
+from tests.session.session_support import CONFIG, GREETING, make_session
 
 CMD, DATA = 300.0, 600.0
+TLS = replace(CONFIG, tls_mode=TlsMode.OPTIONAL)
 TIMEOUT = b"421 4.4.2 Timeout, closing transmission channel\r\n"
 SHUTTING_DOWN = b"421 4.3.2 Service shutting down, closing transmission channel\r\n"
 BUSY = Reply(421, ("Server busy, try again later",), (4, 3, 2))
@@ -37,9 +41,11 @@ class Helo(Handler):
         self.disconnected = True
 
 
-def started(handler: Handler | None = None) -> tuple[Session, FakeClock]:
+def started(
+    handler: Handler | None = None, config: ServerConfig = CONFIG
+) -> tuple[Session, FakeClock]:
     clock = FakeClock()
-    steps = make_session(handler or Handler(), clock=clock)
+    steps = make_session(handler or Handler(), config, clock=clock)
     first = steps.next_step()
     assert isinstance(first, Receive)
     assert first.out == GREETING
@@ -159,3 +165,56 @@ def test_a_hook_step_says_whether_its_hook_may_block() -> None:
     plain = steps.next_step()
     assert isinstance(plain, RunHook)
     assert plain.call.blocks
+
+
+class Keeper(Helo):
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: list[bytes] = []
+
+    def on_message_data_event(self, ctx: Context) -> None:
+        self.messages.append(bytes(ctx.message.data))
+
+
+def test_a_data_time_out_drops_the_message_and_still_ends_with_the_disconnect_hook() -> None:
+    handler = Keeper()
+    steps, clock = started(handler)
+    steps.feed(b"EHLO c\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.test>\r\nDATA\r\n")
+    run_to_wait(steps)
+    steps.feed(b"Subject: half\r\n\r\nnot ended")
+    run_to_wait(steps)
+    clock.now += DATA
+    assert steps.timeout() == 0.0
+    steps.timed_out()
+    end = steps.next_step()
+    assert isinstance(end, RunHook)
+    assert not end.slot
+    steps.hook_done(end.call.run())
+    last = steps.next_step()
+    assert last == Finish(TIMEOUT)
+    assert (handler.messages, handler.disconnected) == ([], True)
+
+
+def test_starttls_hands_the_handshake_over_and_a_failed_one_ends_the_session() -> None:
+    steps, _ = started(config=TLS)
+    steps.feed(b"EHLO c\r\nSTARTTLS\r\n")
+    step = steps.next_step()
+    assert isinstance(step, StartTls)
+    assert step.out.endswith(b"250 HELP\r\n220 2.0.0 Ready to start TLS\r\n")
+    steps.tls_failed("handshake timed out")  # the engine's TLS time-out, or a bad hello
+    # Nothing more may be said in plain text on a connection meant to be encrypted: the
+    # engine closes without sending what the core queued.
+    assert isinstance(steps.next_step(), Finish)
+    assert steps.closed
+
+
+def test_a_handshake_that_succeeds_starts_the_session_over() -> None:
+    steps, _ = started(config=TLS)
+    steps.feed(b"EHLO c\r\nSTARTTLS\r\n")
+    assert isinstance(steps.next_step(), StartTls)
+    steps.tls_established()
+    assert steps.ctx.server.encrypted is not None
+    assert steps.next_step() == Receive(b"")  # the client speaks first after the handshake
+    assert steps.timeout() == CMD
+    steps.feed(b"EHLO c\r\n")
+    assert b"STARTTLS" not in run_to_wait(steps)  # RFC 3207 4.2: not offered again

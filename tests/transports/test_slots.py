@@ -111,7 +111,7 @@ def test_max_processings_bounds_the_hooks_that_run_at_once(
     clients.append(waiting)
     assert waiting.reply() == GREETING  # no hook of its own runs before the greeting
     waiting.send(b"EHLO late.example.test\r\n")
-    assert not handler.gate.reached(0.5)  # its hook waits for a slot
+    assert not handler.gate.reached(0.2)  # its hook waits for a slot
     assert server.processings == limit
     handler.gate.released.set()
     for client in clients:
