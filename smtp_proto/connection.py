@@ -99,6 +99,12 @@ class ServerConnection(Commands):
         """Whether the session is over (after QUIT, a 421, or the client closing)."""
         return self._state is State.CLOSED
 
+    @property
+    def buffered(self) -> int:
+        """Octets received and not consumed yet: a partial line, or input held behind a
+        pending decision. Bounded by the line limits, whatever the client sends."""
+        return len(self._buf) - self._pos
+
     def receive_data(self, data: bytes) -> None:
         """Append bytes from the client; b"" means the client closed its side."""
         if self._eof or self._state is State.CLOSED:

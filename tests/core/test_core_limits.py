@@ -355,7 +355,7 @@ def _drive(conn: ServerConnection, pieces: Iterator[bytes], bound: int) -> list[
             if isinstance(event, ConnectionClosed):
                 return kept
         conn.receive_data(piece)
-        assert len(conn._buf) <= bound
+        assert conn.buffered <= bound
     kept.extend(pump(conn))
     return kept
 

@@ -111,7 +111,7 @@ def drive(conn: ServerConnection, reads: list[bytes], rng: random.Random) -> Non
                 continue
             read = pending.pop()
             conn.receive_data(read)
-            assert len(conn._buf) - conn._pos <= HELD + len(read)
+            assert conn.buffered <= HELD + len(read)
             continue
         assert event is not PAUSED
         if isinstance(event, Decision):
