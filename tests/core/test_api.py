@@ -56,7 +56,7 @@ def same_from_here(conn: ServerConnection, twin: ServerConnection) -> None:
     then the same events, answers and bytes for the rest of a session."""
     runs = []
     for c in (conn, twin):
-        out, events = c.data_to_send(), []
+        out, events = c.data_to_send(), list[object]()
         try:
             c.receive_data(b"")  # end the input, as a client closing would
         except LocalProtocolError as err:  # it had ended already: so must the twin's
