@@ -33,9 +33,26 @@ from smtp_proto.events import (
 from smtp_proto.params import Body, MailParams, ParamError, parse_mail_params, parse_rcpt_params
 from smtp_proto.replies import Reply
 from smtp_proto.sasl import Challenge, SaslError, SaslExchange
-from smtp_proto.state import BEFORE_TLS, EXTENDED_ONLY, LEGAL, VERBS, State, Verb
+from smtp_proto.state import (
+    BEFORE_TLS,
+    EXTENDED_ONLY,
+    LEGAL,
+    TRANSITIONS,
+    VERBS,
+    Move,
+    State,
+    Verb,
+)
 
 Handled = Decision | None  # a decision to answer, or None: the command was answered
+
+
+# TRANSITIONS by move, each with CLOSED -> CLOSED: one lookup per transition, no tuple.
+_NEXT: Final[dict[Move, dict[State, State]]] = {
+    move: {State.CLOSED: State.CLOSED}
+    | {origin: target for (origin, by), target in TRANSITIONS.items() if by is move}
+    for move in Move
+}
 
 
 class Commands:
@@ -69,9 +86,12 @@ class Commands:
 
     # Output -------------------------------------------------------------------------------
 
-    def _set_state(self, state: State) -> None:
-        if self._state is not State.CLOSED:
-            self._state = state
+    def _move(self, move: Move) -> None:
+        """Take the transition `TRANSITIONS` gives for `move`; a closed session stays closed.
+
+        A move the table lacks raises KeyError: a bug in the core, never the client's doing.
+        """
+        self._state = _NEXT[move][self._state]
 
     def _send(self, reply: Reply, *, budget: bool = True, enhanced: bool = True) -> Reply:
         """Queue a reply, spending the error budget (unless `budget` is False: LMTP replies
@@ -209,8 +229,7 @@ class Commands:
             self._refuse("RSET", replies.NO_ARGUMENTS_ALLOWED)
             return None
         self._send(replies.RESET_OK)
-        if self._state is not State.HELO:
-            self._set_state(State.READY)
+        self._move(Move.RESET)
         self._reset_transaction("RSET")
         return None
 
@@ -308,7 +327,7 @@ class Commands:
             limits = self.config.limits
             self._reader = ChunkReader(limits.message_size, limits.header_block)
         self._reader.start_chunk(self._chunk[0], last=self._chunk[1])
-        self._set_state(State.BDAT)
+        self._move(Move.CHUNK)
 
     def _skip_chunk(self, arg: str) -> None:
         """A refused BDAT still owns its octets: they are never read as commands."""
@@ -359,16 +378,16 @@ class Commands:
     def _sasl_step(self, step: Challenge | AuthCredentials) -> Handled:
         if isinstance(step, Challenge):
             self._out += f"334 {step.text}\r\n".encode("ascii")
-            self._set_state(State.AUTH)
+            self._move(Move.SASL_CHALLENGE)
             return None
         self._sasl = None
-        self._set_state(State.READY)
+        self._move(Move.SASL_END)
         return step
 
     def _auth_failed(self, reply: Reply) -> Handled:
         """A failed exchange or refused credentials; the failure budget ends the session."""
         self._sasl = None
-        self._set_state(State.READY)
+        self._move(Move.SASL_END)
         if reply is not replies.AUTH_CANCELLED:
             self._auth_failures += 1
             if self._auth_failures > self.config.limits.auth_failures:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from typing import Final
+from typing import Any, Final
 
 from smtp_proto import replies
 from smtp_proto.bdat import ChunkReader
@@ -39,7 +39,7 @@ from smtp_proto.events import (
     UnknownCommand,
 )
 from smtp_proto.replies import Reply
-from smtp_proto.state import State
+from smtp_proto.state import Move, State
 
 _DEFAULT_CONFIG: Final = ServerConfig()  # immutable: one serves every default session
 _DEFAULT_REJECT: dict[type[Decision], Reply] = {
@@ -155,7 +155,7 @@ class ServerConnection(Commands):
             raise LocalProtocolError("tls_established() without a STARTTLS in progress")
         self._encrypted = True
         self._extended = self._authenticated = False
-        self._state = State.HELO
+        self._move(Move.TLS_ESTABLISHED)
         self._reset_transaction("STARTTLS", full=True)
 
     def abort(self, reply: Reply = replies.SHUTTING_DOWN) -> None:
@@ -201,11 +201,11 @@ class ServerConnection(Commands):
 
     def _accept_greeting(self, event: ConnectionOpened, reply: Reply | None) -> None:
         self._send(reply or self._values.greeting, enhanced=False)
-        self._set_state(State.HELO)
+        self._move(Move.GREET)
 
     def _reject_greeting(self, event: ConnectionOpened, reply: Reply) -> None:
         self._send(reply, enhanced=False)
-        self._set_state(State.REFUSED)  # RFC 5321 3.1: then only QUIT is served
+        self._move(Move.REFUSE)  # RFC 5321 3.1: then only QUIT is served
 
     def _reject_helo(self, event: Helo, reply: Reply) -> None:
         self._send(reply, enhanced=False)  # RFC 2034 4: no enhanced code on HELO/EHLO answers
@@ -218,7 +218,7 @@ class ServerConnection(Commands):
             cram = self._nonce is not None
             lines += self._values.capabilities(encrypted=self._encrypted, cram_md5=cram)
         self._send(Reply(250, tuple(lines)), enhanced=False)
-        self._set_state(State.READY)
+        self._move(Move.HELLO)
         self._reset_transaction("LHLO" if event.lmtp else "EHLO" if event.extended else "HELO")
 
     def _helo_text(self, client: str) -> str:
@@ -237,12 +237,12 @@ class ServerConnection(Commands):
         self._send(reply or replies.SENDER_OK)
         self._mail = event.params
         self._rcpts = []
-        self._set_state(State.MAIL)
+        self._move(Move.MAIL)
 
     def _accept_rcpt(self, event: RcptTo, reply: Reply | None) -> None:
         self._send(reply or replies.RECIPIENT_OK)
         self._rcpts.append(event.address)
-        self._set_state(State.RCPT)
+        self._move(Move.RCPT)
 
     def _accept_data(self, event: DataStart, reply: Reply | None) -> None:
         if event.bdat:
@@ -253,7 +253,7 @@ class ServerConnection(Commands):
         self._reader = DataReader(
             self.config.crlf_mode, limits.text_line, limits.message_size, limits.header_block
         )
-        self._set_state(State.DATA)
+        self._move(Move.DATA)
 
     def _reject_data(self, event: DataStart, reply: Reply) -> None:
         self._send(reply)
@@ -296,11 +296,11 @@ class ServerConnection(Commands):
         self._send(reply or replies.READY_FOR_TLS)
         del self._buf[:]  # RFC 3207 5 (CVE-2011-0411): pipelined plaintext is never read
         self._pos = self._scanned = 0
-        self._set_state(State.TLS)
+        self._move(Move.STARTTLS)
         self._events.append(BeginTls())
 
     def _end_message(self) -> None:
-        self._set_state(State.READY)
+        self._move(Move.MESSAGE_END)
         self._reset_transaction("MESSAGE")
 
     # Input ------------------------------------------------------------------------------
@@ -404,7 +404,7 @@ class ServerConnection(Commands):
             self._end_message()
         elif command == "BDAT" and not self._chunk[1]:
             self._send(Reply(250, (f"{self._chunk[0]} octets received",), (2, 0, 0)))
-            self._set_state(State.CHUNKING)
+            self._move(Move.CHUNK_READ)
         elif not reader.headers_done:
             self._events.append(HeadersComplete(headers=reader.take_headers()))
         else:
@@ -416,23 +416,25 @@ def _complete(reader: DataReader | ChunkReader) -> bool:
     return reader.done if isinstance(reader, DataReader) else reader.complete
 
 
-_ACCEPT: dict[type[Decision], Callable[[ServerConnection, object, Reply | None], None]] = {
-    ConnectionOpened: ServerConnection._accept_greeting,  # type: ignore[dict-item]
-    Helo: ServerConnection._accept_helo,  # type: ignore[dict-item]
-    AuthCredentials: ServerConnection._accept_auth,  # type: ignore[dict-item]
-    MailFrom: ServerConnection._accept_mail,  # type: ignore[dict-item]
-    RcptTo: ServerConnection._accept_rcpt,  # type: ignore[dict-item]
-    DataStart: ServerConnection._accept_data,  # type: ignore[dict-item]
-    MessageReceived: ServerConnection._accept_message,  # type: ignore[dict-item]
-    RecipientDelivery: ServerConnection._answer_delivery,  # type: ignore[dict-item]
-    UnknownCommand: ServerConnection._accept_unknown,  # type: ignore[dict-item]
-    StartTlsRequest: ServerConnection._accept_starttls,  # type: ignore[dict-item]
+# Each answer takes its own kind of decision: the table maps the kind to its method, so
+# the event parameter is Any here (a method for `Helo` is not one for every Decision).
+_ACCEPT: dict[type[Decision], Callable[[ServerConnection, Any, Reply | None], None]] = {
+    ConnectionOpened: ServerConnection._accept_greeting,
+    Helo: ServerConnection._accept_helo,
+    AuthCredentials: ServerConnection._accept_auth,
+    MailFrom: ServerConnection._accept_mail,
+    RcptTo: ServerConnection._accept_rcpt,
+    DataStart: ServerConnection._accept_data,
+    MessageReceived: ServerConnection._accept_message,
+    RecipientDelivery: ServerConnection._answer_delivery,
+    UnknownCommand: ServerConnection._accept_unknown,
+    StartTlsRequest: ServerConnection._accept_starttls,
 }
-_REJECT: dict[type[Decision], Callable[[ServerConnection, object, Reply], None]] = {
-    ConnectionOpened: ServerConnection._reject_greeting,  # type: ignore[dict-item]
-    Helo: ServerConnection._reject_helo,  # type: ignore[dict-item]
-    AuthCredentials: ServerConnection._reject_auth,  # type: ignore[dict-item]
-    DataStart: ServerConnection._reject_data,  # type: ignore[dict-item]
-    MessageReceived: ServerConnection._reject_message,  # type: ignore[dict-item]
-    RecipientDelivery: ServerConnection._reject_delivery,  # type: ignore[dict-item]
+_REJECT: dict[type[Decision], Callable[[ServerConnection, Any, Reply], None]] = {
+    ConnectionOpened: ServerConnection._reject_greeting,
+    Helo: ServerConnection._reject_helo,
+    AuthCredentials: ServerConnection._reject_auth,
+    DataStart: ServerConnection._reject_data,
+    MessageReceived: ServerConnection._reject_message,
+    RecipientDelivery: ServerConnection._reject_delivery,
 }

@@ -1,7 +1,7 @@
-"""The protocol's states and the verbs each state takes, as tables.
+"""The protocol's states, the verbs each state takes and the moves between states, as tables.
 
-Every legal (state, verb) pair is here; nothing here touches bytes. A verb outside its
-state's row gets 503 5.5.1 from the core.
+Every legal (state, verb) pair and every (state, move) -> state transition is here;
+nothing here touches bytes. A verb outside its state's row gets 503 5.5.1 from the core.
 """
 
 from __future__ import annotations
@@ -86,4 +86,53 @@ LINE_ALLOWANCE: Final[Mapping[str, int]] = {
     "SMTPUTF8": 10,
     "AUTH": 500,
     "DSN": 600,
+}
+
+
+class Move(enum.Enum):
+    """What takes a session from one state to the next (`TRANSITIONS`)."""
+
+    __hash__ = object.__hash__  # as for State
+
+    GREET = enum.auto()  # the greeting went out
+    REFUSE = enum.auto()  # the greeting was a refusal (554): only QUIT is served
+    HELLO = enum.auto()  # HELO, EHLO or LHLO accepted: a new session, no transaction
+    RESET = enum.auto()  # RSET: any transaction ends
+    MAIL = enum.auto()  # MAIL accepted
+    RCPT = enum.auto()  # RCPT accepted
+    DATA = enum.auto()  # DATA accepted: message text follows
+    CHUNK = enum.auto()  # BDAT accepted: the chunk's octets follow
+    CHUNK_READ = enum.auto()  # a chunk before the LAST one has been read
+    MESSAGE_END = enum.auto()  # the message was answered (for each recipient, in LMTP)
+    SASL_CHALLENGE = enum.auto()  # AUTH: a 334 challenge went out
+    SASL_END = enum.auto()  # AUTH: the exchange ended, either way
+    STARTTLS = enum.auto()  # STARTTLS accepted: the handshake is owed
+    TLS_ESTABLISHED = enum.auto()  # the handshake is done: the session starts over
+
+
+_TRANSACTION: Final = (State.READY, State.MAIL, State.RCPT, State.CHUNKING)
+
+# Every transition the core takes, beside LEGAL: (state, move) -> next state. Any state
+# also goes to CLOSED (QUIT, a 421, abort, the end of input), and CLOSED stays CLOSED.
+TRANSITIONS: Final[Mapping[tuple[State, Move], State]] = {
+    (State.GREETING, Move.GREET): State.HELO,
+    (State.GREETING, Move.REFUSE): State.REFUSED,
+    **{(state, Move.HELLO): State.READY for state in (State.HELO, *_TRANSACTION)},
+    (State.HELO, Move.RESET): State.HELO,  # nothing to reset before a greeting
+    **{(state, Move.RESET): State.READY for state in _TRANSACTION},
+    (State.READY, Move.MAIL): State.MAIL,
+    (State.MAIL, Move.RCPT): State.RCPT,
+    (State.RCPT, Move.RCPT): State.RCPT,
+    (State.RCPT, Move.DATA): State.DATA,
+    (State.RCPT, Move.CHUNK): State.BDAT,
+    (State.CHUNKING, Move.CHUNK): State.BDAT,
+    (State.BDAT, Move.CHUNK_READ): State.CHUNKING,
+    (State.DATA, Move.MESSAGE_END): State.READY,
+    (State.BDAT, Move.MESSAGE_END): State.READY,
+    (State.READY, Move.SASL_CHALLENGE): State.AUTH,
+    (State.AUTH, Move.SASL_CHALLENGE): State.AUTH,
+    (State.READY, Move.SASL_END): State.READY,  # an initial response settled it at once
+    (State.AUTH, Move.SASL_END): State.READY,
+    (State.READY, Move.STARTTLS): State.TLS,
+    (State.TLS, Move.TLS_ESTABLISHED): State.HELO,
 }
