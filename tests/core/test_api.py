@@ -10,7 +10,7 @@ from dataclasses import replace
 
 import pytest
 
-from smtp_proto import config_values, replies
+from smtp_proto import replies
 from smtp_proto.config import ANY_VERB, AuthMode, ServerConfig, TlsMode
 from smtp_proto.config_values import ConfigValues
 from smtp_proto.connection import ServerConnection
@@ -384,10 +384,12 @@ def test_answering_twice_raises() -> None:
 def test_values_computed_from_a_config_are_shared_and_bounded() -> None:
     config = ServerConfig(hostname="mx.example.test")
     ServerConnection(config)
-    assert ConfigValues.of(config) is ConfigValues.of(config)
-    for n in range(500):  # many configs, e.g. one per test: the kept values stay bounded
+    first = ConfigValues.of(config)
+    assert ConfigValues.of(config) is first  # built once, shared by every session
+    for n in range(500):  # many configs, e.g. one per test: older values are let go
         ServerConnection(ServerConfig(hostname=f"mx{n}.example.test"))
-    assert len(config_values._BY_ID) <= 64
+    assert ConfigValues.of(config) is not first
+    assert ConfigValues.of(config).greeting == first.greeting
     # The config itself was never written to: still equal to a fresh one, same hash.
     assert config == ServerConfig(hostname="mx.example.test")
     assert hash(config) == hash(ServerConfig(hostname="mx.example.test"))
