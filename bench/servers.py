@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 ENGINES: Final = ("threads", "asyncio", "trio", "gevent", "aiosmtpd")
 # Servers to run beside the engines on request, as yardsticks (not run by default).
-REFERENCES: Final = ("floor", "node")
+REFERENCES: Final = ("floor", "node", "anyio-plain", "anyio-plain-trio")
 HOOKS: Final = ("none", "plain", "nonblocking", "async")
 NODE_DIR: Final = Path(__file__).resolve().parent / "node"
 KNOWN: Final = ENGINES + REFERENCES
@@ -45,6 +45,8 @@ _MODULES: Final = {
     "aiosmtpd": ("aiosmtpd",),
     "floor": ("gevent",),
     "node": (),
+    "anyio-plain": ("anyio",),
+    "anyio-plain-trio": ("anyio", "trio"),
 }
 
 
@@ -96,6 +98,13 @@ def serve(
     elif engine == "node":  # it prints its own port; standard input and output are its
         store = [] if maildir is None else [str(maildir)]
         os.execvp("node", ["node", str(NODE_DIR / "server.js"), *store])  # noqa: S606
+    elif engine.startswith("anyio-plain"):  # the anyio engine's yardstick (bench/anyio_plain.py)
+        from bench import anyio_plain
+        from bench.hooks import handler_for
+
+        backend = "trio" if engine.endswith("-trio") else "asyncio"
+        handler = handler_for(maildir, hook, async_ok=True)
+        anyio_plain.run(backend, announce, _wait_for_eof, handler, PROCESSINGS)
     else:
         _serve_ours(engine, announce, maildir, hook)
 
