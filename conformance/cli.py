@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from conformance.junit import to_junit
 from conformance.registry import Check, select
 from conformance.report import TextReport, to_json
 from conformance.runner import discover, run_checks
@@ -40,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--slow", action="store_true", help="include the slow idle time-out group")
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    p.add_argument("--junit", metavar="FILE", help="also write the results as JUnit XML")
     p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for a reply")
     p.add_argument(
         "--quiet-timeout",
@@ -113,4 +115,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         document = to_json(args.address, results)
         Path(args.json).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    if args.junit:
+        Path(args.junit).write_bytes(to_junit(args.address, results))
     return 1 if any(r.verdict is Verdict.FAIL for r in results) else 0

@@ -6,6 +6,7 @@ import ast
 import json
 import re
 import ssl
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -158,6 +159,33 @@ def test_cli_failures_show_the_exchange_and_json_is_written(
         "RFC 3207 4.2, CVE-2011-0411",
     )
     assert (health["id"], health["verdict"]) == ("rfc3207.health", "pass")
+
+
+def test_cli_writes_junit_xml_that_ci_systems_read(
+    capsys: pytest.CaptureFixture[str], tls_context: ssl.SSLContext, tmp_path: Path
+) -> None:
+    xml, document = tmp_path / "report.xml", tmp_path / "report.json"
+    faults = Faults(keeps_plaintext_after_starttls=True)
+    with BrokenServer(faults, tls=tls_context) as server:
+        argv = [f"127.0.0.1:{server.port}", "--select", "rfc3207", "--timeout", "2"]
+        assert main([*argv, "--junit", str(xml), "--json", str(document)]) == 1
+    capsys.readouterr()
+    results = json.loads(document.read_text(encoding="utf-8"))["results"]
+    failed = {r["id"] for r in results if r["verdict"] == "fail"}
+    root = ET.parse(xml).getroot()  # noqa: S314 (our own file)
+    assert root.tag == "testsuites"
+    assert (root.get("tests"), root.get("failures")) == (str(len(results)), str(len(failed)))
+    (suite,) = root
+    assert (suite.get("name"), suite.get("tests")) == ("rfc3207", str(len(results)))
+    cases = {case.get("name"): case for case in suite.iter("testcase")}
+    assert set(cases) == {r["id"] for r in results}  # the health check too: CI shows it
+    assert {n for n, c in cases.items() if c.find("failure") is not None} == failed
+    failure = cases["rfc3207.plaintext-injection"].find("failure")
+    assert failure is not None
+    assert failure.get("message") == "the injected NOOP was answered under TLS: 250 OK"
+    assert "C: STARTTLS\\r\\nNOOP\\r\\n" in (failure.text or "")
+    properties = {p.get("name"): p.get("value") for p in cases["rfc3207.starttls"].iter("property")}
+    assert properties["rfc"] == next(r["rfc"] for r in results if r["id"] == "rfc3207.starttls")
 
 
 def test_cli_reports_a_server_left_unhealthy(
