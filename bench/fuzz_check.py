@@ -40,10 +40,12 @@ from smtp_proto.events import (
     Helo,
     MessageChunk,
     MessageReceived,
+    ProxyHeaderReceived,
     StartTlsRequest,
     UnknownCommand,
 )
 from smtp_proto.handler import Handler
+from smtp_proto.proxy import ProxyVersion
 from smtp_proto.replies import Reply
 
 NONCE: Final = "1896.697170952"
@@ -51,7 +53,12 @@ PEER: Final = Peer("192.0.2.1", 25, "mx.fuzz.example", "198.51.100.7", 40000, "c
 CLOCK: Final = datetime(2026, 1, 1, tzinfo=UTC)
 RANDOM_SPLITS: Final = 2
 _REPLY_LINE: Final = re.compile(rb"([2-5][0-9][0-9])([ -])[\x20-\x7e]*\r\n")
-_ENUMS: Final = {"crlf_mode": CrlfMode, "auth_mode": AuthMode, "tls_mode": TlsMode}
+_ENUMS: Final = {
+    "crlf_mode": CrlfMode,
+    "auth_mode": AuthMode,
+    "tls_mode": TlsMode,
+    "proxy_protocol": ProxyVersion,
+}
 
 Factory = Callable[[ServerConfig, bool, bool], ServerConnection]
 
@@ -157,7 +164,11 @@ _REJECT_WITH: Final = {
 
 def answer(conn: ServerConnection, event: Decision, how: str) -> None:
     """Answer `event` the way `how` (one of ANSWERS) says."""
-    if how == "accept" and isinstance(event, UnknownCommand):
+    if isinstance(event, ProxyHeaderReceived) and how not in ("abort", "reject"):
+        conn.accept()  # a PROXY header takes no reply either way
+    elif isinstance(event, ProxyHeaderReceived):
+        conn.abort() if how == "abort" else conn.reject()
+    elif how == "accept" and isinstance(event, UnknownCommand):
         conn.accept(_ACCEPTED)  # accept() alone is misuse here (probe_decision checks it)
     elif how == "accept":
         conn.accept()

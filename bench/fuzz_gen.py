@@ -175,6 +175,19 @@ _FLAGS: Final = (
     "auth_plaintext",
 )
 _FLAG_DEFAULTS: Final = {"lmtp": False, "auth_plaintext": False}
+_PROXY_V2: Final = b"\r\n\r\n\x00\r\nQUIT\n"
+_PROXY_HEADERS: Final = (
+    b"PROXY TCP4 192.0.2.1 198.51.100.2 56324 25\r\n",
+    b"PROXY TCP6 2001:db8::1 2001:db8::2 4000 2525\r\n",
+    b"PROXY UNKNOWN\r\n",
+    b"PROXY TCP4 192.0.2.1 198.51.100.2 56324 99999\r\n",
+    _PROXY_V2 + b"\x21\x11\x00\x0c\xc0\x00\x02\x01\xc6\x33\x64\x02\xdc\x04\x00\x19",
+    _PROXY_V2
+    + b"\x21\x11\x00\x12\xc0\x00\x02\x01\xc6\x33\x64\x02\xdc\x04\x00\x19"
+    + b"\x01\x00\x03smt",
+    _PROXY_V2 + b"\x20\x00\x00\x00",
+    _PROXY_V2 + b"\x21\x11\xff\xff",
+)
 
 
 @dataclass
@@ -219,8 +232,11 @@ def gen_case(rng: random.Random, *, driver_share: float = 0.0) -> Case:
 
 
 def _opening(plan: Plan) -> None:
-    """What a client usually does first: EHLO, STARTTLS when offered, AUTH when offered."""
+    """What a client usually does first: EHLO, STARTTLS when offered, AUTH when offered;
+    behind a load balancer, its PROXY header before all."""
     rng = plan.rng
+    if "proxy_protocol" in plan.config and rng.random() < 0.9:
+        plan.lines.append(rng.choice(_PROXY_HEADERS))
     if rng.random() < 0.9:
         _helo(plan)
     if plan.config.get("tls_mode", "forbidden") != "forbidden" and rng.random() < 0.7:
@@ -254,11 +270,22 @@ def gen_config(rng: random.Random) -> Json:
             config["auth_mechanisms"] = rng.sample(MECHANISMS, rng.randint(1, len(MECHANISMS)))
     if rng.random() < 0.3:
         config["tls_mode"] = rng.choice(["forbidden", "optional", "required"])
-    if rng.random() < 0.3:
-        config["extension_verbs"] = rng.choice([["XYZZY"], ["*"], ["XYZZY", "XCLIENT"]])
+    config.update(_gen_gateway(rng))
     limits = gen_limits(rng)
     if limits:
         config["limits"] = limits
+    return config
+
+
+def _gen_gateway(rng: random.Random) -> Json:
+    """What a server behind a load balancer or with its own verbs sets."""
+    config: Json = {}
+    if rng.random() < 0.3:
+        config["extension_verbs"] = rng.choice([["XYZZY"], ["*"], ["XYZZY", "XCLIENT"]])
+    if rng.random() < 0.1:
+        config["proxy_protocol"] = rng.choice(["v1", "v2", "any"])
+        if rng.random() < 0.3:
+            config["proxy_max_tlvs"] = rng.randint(0, 40)
     return config
 
 

@@ -49,6 +49,7 @@ from smtp_proto.events import (
     MailFrom,
     MessageChunk,
     MessageReceived,
+    ProxyHeaderReceived,
     RcptTo,
     RecipientDelivery,
     SessionReset,
@@ -58,6 +59,7 @@ from smtp_proto.events import (
 )
 from smtp_proto.handler import Handler, HookCall, MaybeAwaitable, Outcome, nonblocking
 from smtp_proto.params import Body, MailParams, Notify, Orcpt, RcptParams, Ret
+from smtp_proto.proxy import ProxyHeader, ProxyHeaderError, ProxyVersion, read_proxy_header
 from smtp_proto.replies import Reply
 from smtp_proto.session import Finish, Receive, RunHook, Session, StartTls, Step
 from smtp_proto.state import State, Verb
@@ -97,6 +99,10 @@ __all__ = [
     "Orcpt",
     "Outcome",
     "Peer",
+    "ProxyHeader",
+    "ProxyHeaderError",
+    "ProxyHeaderReceived",
+    "ProxyVersion",
     "RcptParams",
     "RcptTo",
     "Receive",
@@ -140,4 +146,5 @@ __all__ = [
     "UnknownCommand",
     "Verb",
     "nonblocking",
+    "read_proxy_header",
 ]

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field, fields
 from typing import Final
 
+from smtp_proto.proxy import ProxyVersion
 from smtp_proto.state import VERBS
 
 MECHANISMS: Final = ("PLAIN", "LOGIN", "CRAM-MD5")
@@ -95,6 +96,9 @@ class ServerConfig:
     # Verbs SMTP does not define that the application answers (`UnknownCommand`), after
     # the checks every command passes; others get 500 5.5.2 from the core. `ANY_VERB`: all.
     extension_verbs: frozenset[str] = frozenset()
+    # A PROXY header (HAProxy's protocol) must come first, of this version; None: none.
+    proxy_protocol: ProxyVersion | None = None
+    proxy_max_tlvs: int = 2048  # octets of v2 TLVs taken at most
 
     def __post_init__(self) -> None:
         if not self.hostname or not self.hostname.isascii() or not self.hostname.isprintable():
@@ -108,6 +112,13 @@ class ServerConfig:
             raise ValueError(f"unknown AUTH mechanisms: {sorted(unknown)}")
         if self.auth_mode is not AuthMode.FORBIDDEN and not self.auth_mechanisms:
             raise ValueError("AUTH needs at least one mechanism")
+        self._check_extension_verbs()
+        if self.proxy_max_tlvs < 0:
+            raise ValueError("proxy_max_tlvs must be at least 0")
+        if self.binarymime and not self.chunking:
+            raise ValueError("BINARYMIME needs CHUNKING")
+
+    def _check_extension_verbs(self) -> None:
         given: object = self.extension_verbs  # typed a frozenset; a str would pass as one
         if isinstance(given, str):
             raise TypeError("extension_verbs is a set of verbs, not a string")
@@ -118,5 +129,3 @@ class ServerConfig:
                 raise ValueError(
                     f"extension verb {verb!r}: not an upper-case word, or a verb SMTP defines"
                 )
-        if self.binarymime and not self.chunking:
-            raise ValueError("BINARYMIME needs CHUNKING")

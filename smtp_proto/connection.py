@@ -32,12 +32,14 @@ from smtp_proto.events import (
     MailFrom,
     MessageChunk,
     MessageReceived,
+    ProxyHeaderReceived,
     RcptTo,
     RecipientDelivery,
     Signal,
     StartTlsRequest,
     UnknownCommand,
 )
+from smtp_proto.proxy import ProxyHeaderError, ProxyVersion, read_proxy_header
 from smtp_proto.replies import Reply
 from smtp_proto.state import Move, State
 
@@ -53,6 +55,7 @@ _DEFAULT_REJECT: dict[type[Decision], Reply] = {
     RecipientDelivery: replies.UNKNOWN_MAILBOX,
     UnknownCommand: replies.UNRECOGNIZED,
     StartTlsRequest: replies.TLS_NOT_AVAILABLE,
+    ProxyHeaderReceived: replies.SHUTTING_DOWN,  # never sent: a refused proxy gets nothing
 }
 
 
@@ -80,7 +83,10 @@ class ServerConnection(Commands):
         self._closed: ConnectionClosed | None = None
         self._skip_line = -1  # octets of an overlong command line dropped so far, -1: none
         self._lmtp_next = 0  # index of the next RecipientDelivery
-        self._events.append(ConnectionOpened(encrypted=encrypted))
+        if self.config.proxy_protocol is not None:
+            self._state = State.PROXY  # nothing is greeted before the load balancer's header
+        else:
+            self._events.append(ConnectionOpened(encrypted=encrypted))
 
     # Public API -----------------------------------------------------------------------------
 
@@ -188,6 +194,8 @@ class ServerConnection(Commands):
             raise LocalProtocolError(
                 f"{reply.code} does not fit {'accept' if success else 'reject'}"
             )
+        if isinstance(event, ProxyHeaderReceived) and reply is not None:
+            raise LocalProtocolError("a PROXY header is answered with no reply")
         if isinstance(event, ConnectionOpened) and success and reply and reply.code != 220:
             raise LocalProtocolError("a greeting must be a 220 reply")
         if isinstance(event, UnknownCommand) and success and reply is None:
@@ -198,6 +206,13 @@ class ServerConnection(Commands):
 
     def _reject_plain(self, event: Decision, reply: Reply) -> None:
         self._send(reply)
+
+    def _accept_proxy(self, event: ProxyHeaderReceived, reply: Reply | None) -> None:
+        self._move(Move.PROXIED)
+        self._events.append(ConnectionOpened(encrypted=self._encrypted))
+
+    def _reject_proxy(self, event: ProxyHeaderReceived, reply: Reply) -> None:
+        self._state = State.CLOSED  # nothing is sent: the peer is not a trusted proxy
 
     def _accept_greeting(self, event: ConnectionOpened, reply: Reply | None) -> None:
         self._send(reply or self._values.greeting, enhanced=False)
@@ -315,6 +330,8 @@ class ServerConnection(Commands):
             return None
         if state is State.TLS:
             return PAUSED
+        if state is State.PROXY:
+            return self._step_proxy()
         if state is State.DATA or state is State.BDAT:
             progressed = self._step_message()
         elif self._skip_octets:
@@ -330,6 +347,29 @@ class ServerConnection(Commands):
             self._closed = ConnectionClosed(by_client=True)
             return None
         return NEED_DATA
+
+    def _step_proxy(self) -> Signal | None:
+        """The PROXY header from the buffer: its decision, NEED_DATA, or the close of a
+        connection whose first octets cannot be one (nothing is sent to such a peer)."""
+        config = self.config
+        version = config.proxy_protocol or ProxyVersion.ANY
+        try:
+            found = read_proxy_header(
+                self._buf[self._pos :], version, max_tlvs=config.proxy_max_tlvs
+            )
+        except ProxyHeaderError:
+            self._state = State.CLOSED
+            return None
+        if found is None:
+            if self._eof:
+                self._state = State.CLOSED
+                self._closed = ConnectionClosed(by_client=True)
+                return None
+            return NEED_DATA
+        header, length = found
+        self._pos += length
+        self._events.append(ProxyHeaderReceived(header=header))
+        return None
 
     def _step_command(self) -> bool:
         buf, pos = self._buf, self._pos
@@ -419,6 +459,7 @@ def _complete(reader: DataReader | ChunkReader) -> bool:
 # Each answer takes its own kind of decision: the table maps the kind to its method, so
 # the event parameter is Any here (a method for `Helo` is not one for every Decision).
 _ACCEPT: dict[type[Decision], Callable[[ServerConnection, Any, Reply | None], None]] = {
+    ProxyHeaderReceived: ServerConnection._accept_proxy,
     ConnectionOpened: ServerConnection._accept_greeting,
     Helo: ServerConnection._accept_helo,
     AuthCredentials: ServerConnection._accept_auth,
@@ -431,6 +472,7 @@ _ACCEPT: dict[type[Decision], Callable[[ServerConnection, Any, Reply | None], No
     StartTlsRequest: ServerConnection._accept_starttls,
 }
 _REJECT: dict[type[Decision], Callable[[ServerConnection, Any, Reply], None]] = {
+    ProxyHeaderReceived: ServerConnection._reject_proxy,
     ConnectionOpened: ServerConnection._reject_greeting,
     Helo: ServerConnection._reject_helo,
     AuthCredentials: ServerConnection._reject_auth,

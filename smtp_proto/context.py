@@ -11,6 +11,7 @@ from typing import Final
 
 from smtp_proto.events import AuthCredentials
 from smtp_proto.params import NO_MAIL_PARAMS, Body, MailParams, RcptParams
+from smtp_proto.proxy import ProxyHeader
 
 CRLF: Final = b"\r\n"
 
@@ -65,6 +66,12 @@ class ServerContext:
     # checks a password with `ctx.server.auth_credentials.verify(password)`.
     auth_credentials: AuthCredentials | None = None
     messages: int = 0  # mail transactions that reached DATA/BDAT in this session
+    # Behind a load balancer speaking the PROXY protocol: its header, and the load
+    # balancer's own address; remote_* and local_* then name the client and the address
+    # it connected to, as the header says.
+    proxy: ProxyHeader | None = None
+    proxy_ip: str = ""
+    proxy_port: int = 0
 
 
 @dataclass(slots=True, kw_only=True)

@@ -38,6 +38,7 @@ from smtp_proto.events import (
     MailFrom,
     MessageChunk,
     MessageReceived,
+    ProxyHeaderReceived,
     RcptTo,
     RecipientDelivery,
     SessionReset,
@@ -296,6 +297,18 @@ class HookDriver:
 
     # After the hooks ------------------------------------------------------------------------
 
+    def _after_proxy(self, event: ProxyHeaderReceived, outcome: Outcome) -> None:
+        """The load balancer's header names the client: ctx says so from the greeting on.
+        Which peers may send one is the transport's to check, before the bytes come here."""
+        server, header = self.ctx.server, event.header
+        server.proxy = header
+        server.proxy_ip, server.proxy_port = server.remote_ip, server.remote_port
+        if header.source is not None and header.destination is not None:
+            server.remote_ip = server.remote_host = header.source[0]
+            server.remote_port = header.source[1]
+            server.local_ip, server.local_port = header.destination
+        self._answer(None)
+
     def _after_connect(self, event: ConnectionOpened, outcome: Outcome) -> None:
         refusal = self._refusal("connection", outcome)
         greeting = None
@@ -465,6 +478,7 @@ _BEFORE: Final[dict[type[Event], Callable[[HookDriver, Any], _Hook | None]]] = {
     ConnectionClosed: lambda d, e: ("on_disconnect_event", ()),
 }
 _AFTER: Final[dict[type[Event], Callable[[HookDriver, Any, Outcome], None]]] = {
+    ProxyHeaderReceived: HookDriver._after_proxy,
     ConnectionOpened: HookDriver._after_connect,
     Helo: HookDriver._after_helo,
     AuthCredentials: HookDriver._after_auth,

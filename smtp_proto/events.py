@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from smtp_proto.params import MailParams, RcptParams
+from smtp_proto.proxy import ProxyHeader
 from smtp_proto.replies import Reply
 
 
@@ -38,6 +39,15 @@ class Decision(Event):
 
 
 # Decisions --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProxyHeaderReceived(Decision):
+    """The PROXY header a load balancer sent first (`ServerConfig.proxy_protocol`): accept to
+    go on to `ConnectionOpened` and the greeting; reject to close with nothing sent. Both
+    take no reply. A malformed header closes the connection before this, unanswered."""
+
+    header: ProxyHeader
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -18,6 +18,7 @@ class State(enum.Enum):
     # looks its state and verb up in the tables below).
     __hash__ = object.__hash__
 
+    PROXY = enum.auto()  # the PROXY header is owed (ServerConfig.proxy_protocol), or its answer
     GREETING = enum.auto()  # ConnectionOpened is owed an answer
     REFUSED = enum.auto()  # greeting refused with 554: only QUIT is served (RFC 5321 3.1)
     HELO = enum.auto()  # waiting for HELO/EHLO/LHLO
@@ -94,6 +95,7 @@ class Move(enum.Enum):
 
     __hash__ = object.__hash__  # as for State
 
+    PROXIED = enum.auto()  # the PROXY header was accepted: the greeting is next
     GREET = enum.auto()  # the greeting went out
     REFUSE = enum.auto()  # the greeting was a refusal (554): only QUIT is served
     HELLO = enum.auto()  # HELO, EHLO or LHLO accepted: a new session, no transaction
@@ -115,6 +117,7 @@ _TRANSACTION: Final = (State.READY, State.MAIL, State.RCPT, State.CHUNKING)
 # Every transition the core takes, beside LEGAL: (state, move) -> next state. Any state
 # also goes to CLOSED (QUIT, a 421, abort, the end of input), and CLOSED stays CLOSED.
 TRANSITIONS: Final[Mapping[tuple[State, Move], State]] = {
+    (State.PROXY, Move.PROXIED): State.GREETING,
     (State.GREETING, Move.GREET): State.HELO,
     (State.GREETING, Move.REFUSE): State.REFUSED,
     **{(state, Move.HELLO): State.READY for state in (State.HELO, *_TRANSACTION)},

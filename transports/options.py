@@ -83,6 +83,13 @@ class ServerOptions:
             value = getattr(self, name)
             if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
                 raise ValueError(f"{name} must be a positive number of seconds")
+        self._check_tls()
+        if self.config.proxy_protocol is not None:
+            # Any peer could then claim any client address: the engines must first learn
+            # which peers are trusted load balancers.
+            raise ValueError("the engines do not take PROXY headers yet (no trusted-peer check)")
+
+    def _check_tls(self) -> None:
         if self.tls_key_path is not None and self.tls_cert_path is None:
             raise ValueError("tls_key_path needs tls_cert_path")
         if self.ssl_context is not None and self.tls_cert_path is not None:

@@ -10,6 +10,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from smtp_proto import replies
+from smtp_proto.config import ServerConfig
+from smtp_proto.connection import ServerConnection
+from smtp_proto.errors import LocalProtocolError
+from smtp_proto.events import (
+    NEED_DATA,
+    CommandRejected,
+    ConnectionClosed,
+    ConnectionOpened,
+    ProxyHeaderReceived,
+)
 from smtp_proto.proxy import (
     V1_MAX,
     V2_SIGNATURE,
@@ -18,6 +29,8 @@ from smtp_proto.proxy import (
     ProxyVersion,
     read_proxy_header,
 )
+from smtp_proto.state import State
+from tests.helpers import pump, wire
 
 NEXT = b"EHLO client.example\r\n"  # what the client sends after the header
 
@@ -162,3 +175,68 @@ def test_the_answer_for_any_input_depends_on_no_read_boundary(head: bytes, tail:
     first = next((i for i, o in enumerate(outcomes) if o is not None), None)
     if first is not None:
         assert all(o == outcomes[first] for o in outcomes[first:])
+
+
+# In the connection -----------------------------------------------------------------------
+
+PROXIED = ServerConfig(proxy_protocol=ProxyVersion.ANY)
+GREETING = b"220 localhost ESMTP smtp-proto ready\r\n"
+
+
+@pytest.mark.parametrize("header", [V1_TCP4, V2_TCP4], ids=["v1", "v2"])
+def test_nothing_is_greeted_before_the_header_and_accepting_it_greets(header: bytes) -> None:
+    conn = ServerConnection(PROXIED)
+    assert conn.state is State.PROXY
+    assert conn.next_event() is NEED_DATA
+    assert conn.data_to_send() == b""
+    conn.receive_data(header[:5])
+    assert conn.next_event() is NEED_DATA
+    conn.receive_data(header[5:] + b"NOOP\r\n")  # the client's first command may follow
+    event = conn.next_event()
+    assert event == ProxyHeaderReceived(header=GOOD[0 if header is V1_TCP4 else 4][1])
+    with pytest.raises(LocalProtocolError):
+        conn.accept(replies.OK)  # a PROXY header takes no reply
+    conn.accept()
+    assert conn.data_to_send() == b""
+    assert pump(conn) == [ConnectionOpened()]  # accepted by pump: the greeting goes out
+    assert conn.data_to_send() == GREETING + wire(replies.NOOP_OK)
+
+
+def test_a_rejected_header_closes_with_nothing_sent() -> None:
+    conn = ServerConnection(PROXIED)
+    conn.receive_data(V1_TCP4 + b"NOOP\r\n")
+    assert isinstance(conn.next_event(), ProxyHeaderReceived)
+    conn.reject()
+    assert conn.next_event() == ConnectionClosed(by_client=False)
+    assert conn.data_to_send() == b""
+
+
+@pytest.mark.parametrize("data", [BAD[0], BAD[1], BAD[10], b"EHLO x\r\n"], ids=range(4))
+def test_a_malformed_or_missing_header_closes_with_nothing_sent(data: bytes) -> None:
+    for size in (1, len(data)):  # a byte at a time or whole: the same end
+        conn = ServerConnection(PROXIED)
+        events = []
+        for start in range(0, len(data), size):
+            if conn.closed:
+                break
+            conn.receive_data(data[start : start + size])
+            while (event := conn.next_event()) is not NEED_DATA:
+                events.append(event)
+                if isinstance(event, ConnectionClosed):
+                    break
+        assert events == [ConnectionClosed(by_client=False)]
+        assert conn.data_to_send() == b""
+
+
+def test_a_client_gone_before_its_header_ends_the_session() -> None:
+    conn = ServerConnection(PROXIED)
+    conn.receive_data(V1_TCP4[:10])
+    conn.receive_data(b"")
+    assert conn.next_event() == ConnectionClosed(by_client=True)
+    assert conn.data_to_send() == b""
+
+
+def test_without_proxy_mode_a_header_is_an_unknown_command() -> None:
+    conn = ServerConnection(ServerConfig())
+    events = pump(conn, V1_TCP4)
+    assert [type(e) for e in events] == [ConnectionOpened, CommandRejected]

@@ -17,6 +17,7 @@ from smtp_proto.config import AuthMode, TlsMode
 from smtp_proto.connection import ServerConnection
 from smtp_proto.errors import LocalProtocolError
 from smtp_proto.events import BeginTls, ConnectionOpened, Decision, MessageChunk, StartTlsRequest
+from smtp_proto.proxy import ProxyVersion
 from smtp_proto.state import State, Verb
 from tests.helpers import (
     CONFIG,
@@ -51,6 +52,9 @@ def _in_handshake() -> ServerConnection:
 
 # A connection in each state, its output so far taken away.
 SETUPS: Final[dict[State, Callable[[], ServerConnection]]] = {
+    State.PROXY: lambda: ServerConnection(
+        replace(CONFIG_ALL, proxy_protocol=ProxyVersion.ANY), nonce=lambda: NONCE
+    ),
     State.GREETING: lambda: ServerConnection(CONFIG_ALL, nonce=lambda: NONCE),
     State.REFUSED: lambda: _conn(refuse=True),
     State.HELO: lambda: _conn(),

@@ -4,6 +4,7 @@ errors, resets and ctx fields. Bytes in, exact reply bytes out."""
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -18,8 +19,17 @@ from smtp_proto.errors import (
 from smtp_proto.handler import Handler
 from smtp_proto.handlers import SinkHandler
 from smtp_proto.params import Body
+from smtp_proto.proxy import ProxyVersion
 from smtp_proto.session import Session
-from tests.session.session_support import GREETING, PEER, START, lines, make_session, pump
+from tests.session.session_support import (
+    CONFIG,
+    GREETING,
+    PEER,
+    START,
+    lines,
+    make_session,
+    pump,
+)
 
 EHLO_REPLY = (
     b"250-mx.example.test Hello c.example\r\n250-PIPELINING\r\n250-SIZE 33554432\r\n"
@@ -371,3 +381,23 @@ def test_data_hook_crash_never_yields_250(caplog: pytest.LogCaptureFixture) -> N
     assert error.exc_info is not None
     assert not [r for r in caplog.records if r.levelno == logging.INFO]
     assert session.ctx.server.exceptions == 1
+
+
+def test_behind_a_proxy_the_context_names_the_client_and_the_proxy() -> None:
+    seen: list[tuple[str, int, str, int, str, int]] = []
+
+    class Where(Handler):
+        def on_connect_event(self, ctx: Context) -> None:
+            server = ctx.server
+            seen.append(
+                (server.remote_ip, server.remote_port, server.local_ip, server.local_port,
+                 server.proxy_ip, server.proxy_port)
+            )  # fmt: skip
+
+    config = replace(CONFIG, proxy_protocol=ProxyVersion.V1)
+    session = make_session(Where(), config)
+    out = pump(session, b"PROXY TCP4 192.0.2.9 198.51.100.2 56324 25\r\nQUIT\r\n")
+    assert out == GREETING + b"221 2.0.0 Bye\r\n"
+    assert seen == [("192.0.2.9", 56324, "198.51.100.2", 25, PEER.remote_ip, PEER.remote_port)]
+    assert session.ctx.server.proxy is not None
+    assert session.ctx.server.proxy.family == "TCP4"
