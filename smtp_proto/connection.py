@@ -190,15 +190,16 @@ class ServerConnection(Commands):
         event = self._pending
         if event is None:
             raise LocalProtocolError("no decision is pending")
-        if reply is not None and reply.is_error is success:
-            raise LocalProtocolError(
-                f"{reply.code} does not fit {'accept' if success else 'reject'}"
-            )
-        if isinstance(event, ProxyHeaderReceived) and reply is not None:
-            raise LocalProtocolError("a PROXY header is answered with no reply")
-        if isinstance(event, ConnectionOpened) and success and reply and reply.code != 220:
-            raise LocalProtocolError("a greeting must be a 220 reply")
-        if isinstance(event, UnknownCommand) and success and reply is None:
+        if reply is not None:
+            if reply.is_error is success:
+                raise LocalProtocolError(
+                    f"{reply.code} does not fit {'accept' if success else 'reject'}"
+                )
+            if isinstance(event, ProxyHeaderReceived):
+                raise LocalProtocolError("a PROXY header is answered with no reply")
+            if success and reply.code != 220 and isinstance(event, ConnectionOpened):
+                raise LocalProtocolError("a greeting must be a 220 reply")
+        elif success and isinstance(event, UnknownCommand):
             # No success means anything for a verb the core does not know: say what it did.
             raise LocalProtocolError(f"accepting {event.verb} needs a Reply")
         self._pending = None
@@ -330,14 +331,14 @@ class ServerConnection(Commands):
             return None
         if state is State.TLS:
             return PAUSED
-        if state is State.PROXY:
-            return self._step_proxy()
         if state is State.DATA or state is State.BDAT:
             progressed = self._step_message()
         elif self._skip_octets:
             progressed = self._skip_chunk_octets()
         elif self._skip_line >= 0:
             progressed = self._step_skip_line()
+        elif state is State.PROXY:  # once a session, if at all: after the common cases
+            return self._step_proxy()
         else:
             progressed = self._step_command()
         if progressed:
