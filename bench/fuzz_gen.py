@@ -286,6 +286,8 @@ def _gen_gateway(rng: random.Random) -> Json:
         config["proxy_protocol"] = rng.choice(["v1", "v2", "any"])
         if rng.random() < 0.3:
             config["proxy_max_tlvs"] = rng.randint(0, 40)
+        if rng.random() < 0.7:  # the driver's peer is 198.51.100.7: trusted, or not
+            config["proxy_trusted"] = rng.choice([["198.51.100.0/24"], ["10.0.0.0/8", "::1"]])
     return config
 
 

@@ -7,6 +7,7 @@ Ports, hosts, time-outs and certificates belong to the transports, not here.
 from __future__ import annotations
 
 import enum
+import ipaddress
 import re
 from dataclasses import dataclass, field, fields
 from typing import Final
@@ -99,6 +100,9 @@ class ServerConfig:
     # A PROXY header (HAProxy's protocol) must come first, of this version; None: none.
     proxy_protocol: ProxyVersion | None = None
     proxy_max_tlvs: int = 2048  # octets of v2 TLVs taken at most
+    # The peers whose PROXY headers are believed (CIDR); any other peer is closed unanswered.
+    # Loopback alone by default: a load balancer on another host must be named.
+    proxy_trusted: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
 
     def __post_init__(self) -> None:
         if not self.hostname or not self.hostname.isascii() or not self.hostname.isprintable():
@@ -115,6 +119,9 @@ class ServerConfig:
         self._check_extension_verbs()
         if self.proxy_max_tlvs < 0:
             raise ValueError("proxy_max_tlvs must be at least 0")
+        object.__setattr__(self, "proxy_trusted", tuple(self.proxy_trusted))
+        for network in self.proxy_trusted:
+            ipaddress.ip_network(network)  # ValueError names a bad one
         if self.binarymime and not self.chunking:
             raise ValueError("BINARYMIME needs CHUNKING")
 

@@ -7,6 +7,7 @@ They are kept here, keyed by the config's identity, not in the frozen config its
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Final
 
 from smtp_proto.config import ServerConfig
@@ -20,7 +21,15 @@ _KEPT: Final = 64  # configs whose values are kept; a server uses one or two
 class ConfigValues:
     """Per-config values; `of(config)` returns the one instance for `config`."""
 
-    __slots__ = ("_capabilities", "_keywords", "config", "greeting", "line_limits", "max_line")
+    __slots__ = (
+        "_capabilities",
+        "_keywords",
+        "config",
+        "greeting",
+        "line_limits",
+        "max_line",
+        "proxy_trusted",
+    )
 
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
@@ -36,6 +45,7 @@ class ConfigValues:
             Verb.AUTH: limits.auth_line,
         }
         self.greeting = Reply(220, (f"{config.hostname} {config.greeting}",))
+        self.proxy_trusted = tuple(ipaddress.ip_network(n) for n in config.proxy_trusted)
         self._keywords: dict[bool, frozenset[str]] = {}
         self._capabilities: dict[tuple[bool, bool], tuple[str, ...]] = {}
 
@@ -51,6 +61,14 @@ class ConfigValues:
             del _BY_ID[next(iter(_BY_ID))]  # the oldest: dicts keep insertion order
         _BY_ID[id(config)] = values
         return values
+
+    def trusts_proxy(self, address: str) -> bool:
+        """Whether a PROXY header from `address` is believed (`ServerConfig.proxy_trusted`)."""
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in network for network in self.proxy_trusted)
 
     def keywords(self, *, encrypted: bool) -> frozenset[str]:
         """`param_keywords` of the config (STARTTLS may let AUTH= in)."""

@@ -16,6 +16,7 @@ from typing import Any, Final
 
 from smtp_proto import replies
 from smtp_proto.config import ANY_VERB, ServerConfig
+from smtp_proto.config_values import ConfigValues
 from smtp_proto.connection import ServerConnection
 from smtp_proto.context import (
     ENCODING_BODY,
@@ -299,8 +300,12 @@ class HookDriver:
 
     def _after_proxy(self, event: ProxyHeaderReceived, outcome: Outcome) -> None:
         """The load balancer's header names the client: ctx says so from the greeting on.
-        Which peers may send one is the transport's to check, before the bytes come here."""
+        Only peers in `ServerConfig.proxy_trusted` may send one; others are closed."""
         server, header = self.ctx.server, event.header
+        if not ConfigValues.of(self.conn.config).trusts_proxy(server.remote_ip):
+            self.log(logging.WARNING, f"PROXY header from untrusted {server.remote_ip}: closed")
+            self.conn.reject()  # closes with nothing sent
+            return
         server.proxy = header
         server.proxy_ip, server.proxy_port = server.remote_ip, server.remote_port
         if header.source is not None and header.destination is not None:

@@ -21,6 +21,7 @@ from smtp_proto.config import AuthMode, Limits, ServerConfig, TlsMode
 from smtp_proto.context import Context
 from smtp_proto.errors import Smtpd535Error
 from smtp_proto.handlers.maildir import MaildirHandler
+from smtp_proto.proxy import ProxyVersion
 from transports.base import ServerBase
 from transports.engines import ENGINES, server_class
 from transports.options import (
@@ -99,6 +100,16 @@ def _serve_options(p: argparse.ArgumentParser) -> None:
         default=[],
         metavar="HOST:PORT",
         help="one listener, e.g. [::1]:2525; repeatable; not with --host/--port",
+    )
+    where.add_argument(
+        "--proxy-protocol",
+        choices=("v1", "v2", "any"),
+        help="a PROXY header (HAProxy's protocol) comes first on every connection",
+    )
+    where.add_argument(
+        "--proxy-trusted",
+        metavar="CIDR,...",
+        help="peers whose PROXY headers are believed (default: loopback only)",
     )
     p.add_argument("--maildir", type=Path, default=Path("maildir"), help="default ./maildir")
     p.add_argument("--hostname", help="this server's name in replies and Received headers")
@@ -295,8 +306,12 @@ def _config(args: argparse.Namespace, credentials: dict[str, str], tls: TlsMode)
     if credentials:
         auth = AuthMode.REQUIRED if args.auth_required else AuthMode.OPTIONAL
     limits = Limits() if args.max_size is None else Limits(message_size=args.max_size)
-    hostname = {"hostname": args.hostname} if args.hostname else {}
-    return ServerConfig(**hostname, limits=limits, auth_mode=auth, tls_mode=tls)
+    extra: dict[str, Any] = {"hostname": args.hostname} if args.hostname else {}
+    if args.proxy_protocol:
+        extra["proxy_protocol"] = ProxyVersion(args.proxy_protocol)
+    if args.proxy_trusted:
+        extra["proxy_trusted"] = tuple(n.strip() for n in args.proxy_trusted.split(","))
+    return ServerConfig(**extra, limits=limits, auth_mode=auth, tls_mode=tls)
 
 
 def _listeners(args: argparse.Namespace) -> tuple[str, str]:

@@ -94,6 +94,24 @@ def test_serve_stores_messages_into_a_maildir(tmp_path: Path) -> None:
     assert any("serving on the threads engine" in line for line in server.log)  # the default
 
 
+def test_serve_behind_a_proxy_stores_the_client_it_names(tmp_path: Path) -> None:
+    maildir = tmp_path / "mail"
+    with serve("--maildir", str(maildir), "--proxy-protocol", "v1") as server:
+        with socket.create_connection(server.address(), timeout=TIMEOUT) as sock:
+            client = sock.makefile("rb")
+            sock.sendall(b"PROXY TCP4 192.0.2.9 198.51.100.2 56324 25\r\nHELO c.example\r\n")
+            assert client.readline().startswith(b"220 ")
+            assert client.readline().startswith(b"250 ")
+            sock.sendall(b"MAIL FROM:<a@example.test>\r\nRCPT TO:<b@example.test>\r\nDATA\r\n")
+            assert [client.readline()[:3] for _ in range(3)] == [b"250", b"250", b"354"]
+            sock.sendall(b"Subject: proxied\r\n\r\nhi\r\n.\r\nQUIT\r\n")
+            assert client.readline().startswith(b"250 ")
+        server.read_until("from=<a@example.test> to=<b@example.test>")
+        assert server.stop() == 0
+    [message] = stored(maildir)
+    assert message["Received"].startswith("from c.example ([192.0.2.9])")
+
+
 def test_serve_limits_and_verbose_logging(tmp_path: Path) -> None:
     options = ["--maildir", str(tmp_path / "m"), "--max-connections", "1", "--max-size", "4096"]
     with serve(*options, "--max-processings", "1", "-v", "--hostname", "mx.example.test") as server:
@@ -183,6 +201,8 @@ def test_serve_stops_on_ctrl_c(tmp_path: Path) -> None:
         (["serve", "--auth-file", "missing.txt"], "--auth-file missing.txt:"),
         (["serve", "--transport", "carrier-pigeon"], "argument --transport: invalid choice"),
         (["serve", "--bogus"], "unrecognized arguments: --bogus"),
+        (["serve", "--proxy-protocol", "v1", "--proxy-trusted", "10.0.0.1/8"], "host bits set"),
+        (["serve", "--proxy-protocol", "v3"], "argument --proxy-protocol: invalid choice"),
     ],
 )
 def test_bad_options_give_one_line_and_status_2(
