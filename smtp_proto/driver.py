@@ -303,7 +303,9 @@ class HookDriver:
         Only peers in `ServerConfig.proxy_trusted` may send one; others are closed."""
         server, header = self.ctx.server, event.header
         if not ConfigValues.of(self.conn.config).trusts_proxy(server.remote_ip):
-            self.log(logging.WARNING, f"PROXY header from untrusted {server.remote_ip}: closed")
+            # An unknown address: a peer that reset at once, not one to warn about.
+            level = logging.WARNING if server.remote_ip else logging.DEBUG
+            self.log(level, f"PROXY header from untrusted {server.remote_ip or 'peer'}: closed")
             self.conn.reject()  # closes with nothing sent
             return
         server.proxy = header

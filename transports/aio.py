@@ -74,7 +74,7 @@ def _session_group() -> AbstractAsyncContextManager[Any]:  # a _Spawner
 async def _lean_stream(conn: socket.socket, peer: Any, buffer: bytearray | None) -> LeanStream:
     """The stream of an accepted connection: asyncio's when given its read `buffer`."""
     if buffer is not None:  # (asyncio's transport sets TCP_NODELAY itself)
-        return await ProtocolStream.accept(conn, buffer)
+        return await ProtocolStream.accept(conn, buffer, peer)
     from transports.trio_stream import accepted  # here: trio is an extra
 
     return accepted(conn, peer)

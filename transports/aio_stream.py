@@ -126,19 +126,20 @@ def new_buffer() -> bytearray:
 class ProtocolStream(LeanStream):
     """An accepted connection on the asyncio backend; see the module docstring."""
 
-    def __init__(self, transport: asyncio.Transport, protocol: _Protocol) -> None:
+    def __init__(self, transport: asyncio.Transport, protocol: _Protocol, peer: Any) -> None:
         self._transport = transport
         self._protocol = protocol
+        self.peer = peer  # the remote address, as accept() gave it
 
     @classmethod
-    async def accept(cls, sock: socket.socket, buffer: bytearray) -> ProtocolStream:
+    async def accept(cls, sock: socket.socket, buffer: bytearray, peer: Any) -> ProtocolStream:
         """Wrap a freshly accepted socket; the loop reads it from now on, into `buffer`
         (`new_buffer()`; one per loop, never shared across threads)."""
         loop = asyncio.get_running_loop()
         transport, protocol = await loop.connect_accepted_socket(
             lambda: _Protocol(loop, buffer), sock
         )
-        return cls(transport, protocol)
+        return cls(transport, protocol, peer)
 
     @property
     def raw(self) -> Any:
@@ -151,9 +152,14 @@ class ProtocolStream(LeanStream):
         return sock
 
     def addresses(self, local: Any = None) -> tuple[Any, Any]:
-        """(local, remote) socket addresses, as the transport found them at connect."""
-        info = self._transport.get_extra_info
-        return (info("sockname") if local is None else local), info("peername")
+        """(local, remote) socket addresses: the remote one as accept() gave it, which a
+        peer that reset at once cannot take away (uvloop then has no socket to ask)."""
+        if local is None:
+            try:
+                local = self._transport.get_extra_info("sockname")
+            except (OSError, ValueError):
+                local = None
+        return local, self.peer
 
     async def receive(self, max_bytes: int = 65536) -> bytes:
         """The next bytes read (at most `max_bytes`); EndOfStream at the client's end."""

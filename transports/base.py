@@ -214,6 +214,9 @@ class ServerBase:
     def _open_session(self, listener: listen.Listener, local: Any, remote: Any) -> Session:
         """A new session for an accepted (and, for implicit TLS, handshaken) connection
         between the socket addresses `local` and `remote`."""
+        # A peer that reset the connection at once may have no address left to ask for:
+        # its session still runs (and ends at its first read), with the address unknown.
+        local, remote = local or ("", 0), remote or ("", 0)
         peer = Peer(
             local_ip=str(local[0]),
             local_port=int(local[1]),

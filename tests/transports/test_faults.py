@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import email
+import logging
 import mailbox
 import re
 import signal
@@ -406,3 +407,18 @@ def test_sigterm_during_slow_data_gives_421_or_250_with_the_file_stored(
     assert gave_up in (SHUTTING_DOWN, TIMED_OUT)
     assert "slow-1" not in files
     assert any("stopped" in line for line in log)
+
+
+def test_a_client_that_resets_at_once_is_no_error(
+    server_factory: ServerFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    # As a load balancer's TCP health check does: connect, then reset before a byte.
+    caplog.set_level(logging.INFO, logger="smtp_proto")
+    handler = Recorder()
+    server = server_factory(handler)
+    for _ in range(20):
+        sock = socket.create_connection(address_of(server), timeout=TIMEOUT)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.close()
+    wait_until(lambda: handler.disconnects == 20, "20 sessions ended")
+    assert [r.getMessage() for r in caplog.records if r.levelno > logging.INFO] == []
