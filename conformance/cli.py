@@ -12,6 +12,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from conformance.client import ConnectionClosed as ClosedEarly
+from conformance.client import NoReply
 from conformance.junit import to_junit
 from conformance.registry import Check, select
 from conformance.report import TextReport, to_json
@@ -29,6 +31,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("address", nargs="?", help="HOST:PORT of the server ([v6]:PORT for IPv6)")
     p.add_argument("--tls-implicit", action="store_true", help="connect with TLS (SMTPS)")
     p.add_argument("--starttls", action="store_true", help="run sessions after STARTTLS")
+    p.add_argument(
+        "--proxy",
+        choices=("v1", "v2"),
+        help="open each connection with a PROXY header, as a load balancer would",
+    )
     p.add_argument("--user", help="AUTH user name (enables the successful AUTH checks)")
     p.add_argument("--password", help="AUTH password")
     p.add_argument("--maildir", metavar="DIR", help="where the server stores messages")
@@ -83,6 +90,7 @@ def target_from(args: argparse.Namespace, host: str, port: int) -> Target:
         helo=args.helo,
         mail_from=args.mail_from,
         rcpt_to=args.rcpt_to,
+        proxy=args.proxy,
     )
 
 
@@ -107,7 +115,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         caps = discover(target)
     except (CheckFailed, OSError) as err:
-        print(f"cannot grade {args.address}: {err}", file=sys.stderr)
+        hint = ""
+        if isinstance(err, ClosedEarly | NoReply) and args.proxy is None:
+            hint = " (a server behind a load balancer may wait for a PROXY header: try --proxy)"
+        print(f"cannot grade {args.address}: {err}{hint}", file=sys.stderr)
         return 1
     report = TextReport(sys.stdout, f"SMTP conformance of {args.address}: {len(checks)} checks")
     results = run_checks(target, checks, caps=caps, on_result=report.add)

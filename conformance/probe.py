@@ -6,8 +6,10 @@ A `Probe` lives for one check; it closes every connection the check opened.
 from __future__ import annotations
 
 import socket
+import struct
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Final
 
 from conformance.client import Client, Reply, Transcript, client_tls_context
 from conformance.target import Target
@@ -98,6 +100,10 @@ class Probe:
             sock = socket.create_connection((t.host, t.port), timeout=t.timeout)
         except OSError as err:
             raise CheckFailed(f"cannot connect: {err}") from err
+        if t.proxy is not None:
+            header = proxy_header(t.proxy, sock.getsockname(), sock.getpeername())
+            self.transcript.add("C" + label, header)
+            sock.sendall(header)
         if t.tls_implicit:
             try:
                 sock = client_tls_context().wrap_socket(sock)
@@ -171,3 +177,19 @@ class Probe:
         for client in self._clients:
             client.close()
         self._clients.clear()
+
+
+_PROXY_V2: Final = b"\r\n\r\n\x00\r\nQUIT\n"
+
+
+def proxy_header(version: str, client: Any, server: Any) -> bytes:
+    """The PROXY header a load balancer would send for a client at `client` reaching
+    `server` (socket addresses), in HAProxy's `version` "v1" or "v2"."""
+    family = socket.AF_INET6 if ":" in client[0] else socket.AF_INET
+    if version == "v1":
+        name = "TCP6" if family == socket.AF_INET6 else "TCP4"
+        return f"PROXY {name} {client[0]} {server[0]} {client[1]} {server[1]}\r\n".encode()
+    addresses = socket.inet_pton(family, client[0]) + socket.inet_pton(family, server[0])
+    addresses += struct.pack("!HH", client[1], server[1])
+    kind = 0x21 if family == socket.AF_INET6 else 0x11
+    return _PROXY_V2 + bytes([0x21, kind]) + struct.pack("!H", len(addresses)) + addresses

@@ -12,6 +12,8 @@ class Target:
     `timeout` bounds every expected reply (seconds); `quiet` is how long a check waits to
     be sure the server does *not* answer; `idle_limit` bounds the slow group's idle waits.
     `maildir` is a Maildir or plain directory where the server stores accepted messages.
+    `proxy` makes every connection open as a load balancer's would, with a PROXY header
+    (HAProxy's protocol) naming this client.
     """
 
     host: str
@@ -28,6 +30,7 @@ class Target:
     helo: str = "conformance.example.test"
     mail_from: str = "sender@example.test"
     rcpt_to: str = "rcpt@example.test"
+    proxy: str | None = None  # "v1" or "v2": each connection opens with a PROXY header
 
     @property
     def credentials(self) -> tuple[str, str] | None:

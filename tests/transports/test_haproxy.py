@@ -77,6 +77,7 @@ def test_mail_through_haproxy_carries_the_clients_own_address(
     with haproxy(address_of(server)[1], send_proxy, tmp_path) as port:
         time.sleep(0.3)  # a few health checks go by
         with smtplib.SMTP("127.0.0.1", port, timeout=TIMEOUT) as client:
+            assert client.sock is not None
             mine = client.sock.getsockname()[1]
             assert client.ehlo()[0] == 250
             client.sendmail("a@example.test", ["b@example.test"], "Subject: hi\r\n\r\nhi\r\n")
