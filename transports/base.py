@@ -85,6 +85,7 @@ class ServerBase:
         tls_handshake_timeout: float = TLS_HANDSHAKE_TIMEOUT,
         processing_wait: float = PROCESSING_WAIT,
         backlog: int | None = None,
+        reuse_port: bool = False,
     ) -> None:
         self.options = ServerOptions(
             ports=str(ports),
@@ -104,6 +105,7 @@ class ServerBase:
             tls_handshake_timeout=tls_handshake_timeout,
             processing_wait=processing_wait,
             backlog=backlog,
+            reuse_port=reuse_port,
         )
         if handler.async_hooks and not self.allows_async_hooks:
             names = ", ".join(sorted(handler.async_hooks))
@@ -182,7 +184,9 @@ class ServerBase:
         bound: list[tuple[listen.Listener, socket.socket]] = []
         try:
             for listener in self.options.listeners():
-                sock = listen.bind(listener, self.options.backlog)
+                sock = listen.bind(
+                    listener, self.options.backlog, reuse_port=self.options.reuse_port
+                )
                 bound.append((listen.bound(listener, sock), sock))
             if self.options.uses_tls:
                 self._tls = self._tls_setup([item for item, _ in bound])

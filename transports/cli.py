@@ -22,6 +22,7 @@ from smtp_proto.context import Context
 from smtp_proto.errors import Smtpd535Error
 from smtp_proto.handlers.maildir import MaildirHandler
 from smtp_proto.proxy import ProxyVersion
+from transports import listen
 from transports.base import ServerBase
 from transports.engines import ENGINES, server_class
 from transports.options import (
@@ -31,6 +32,7 @@ from transports.options import (
     TLS_HANDSHAKE_TIMEOUT,
     ServerOptions,
 )
+from transports.supervisor import supervise, worker_count
 
 PROG: Final = "smtp-proto"
 TRANSPORTS: Final = ENGINES
@@ -175,6 +177,15 @@ def _serve_options(p: argparse.ArgumentParser) -> None:
         help=f"the engine (default {DEFAULT_TRANSPORT}, the fastest in BENCHMARKS.md)",
     )
     p.add_argument("-v", "--verbose", action="store_true", help="log every session step")
+    p.add_argument(
+        "--workers",
+        default="1",
+        metavar="N",
+        help="processes sharing the ports, one per core: a number or auto (default 1)",
+    )
+    # Set by --workers for each worker it starts.
+    p.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--worker-id", type=int, default=0, help=argparse.SUPPRESS)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -186,7 +197,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return check_main(args_list[1:])
         args = build_parser().parse_args(args_list)
-        server = _build_server(args)
+        server = _build_server(args)  # every option checked, even where workers serve
+        count = worker_count(args.workers)
+        if count > 1:
+            _fixed_ports(args)
+            with _logging(args.verbose, 0):
+                return _supervise(count, _without_workers(args_list))
     except SystemExit as exit_:  # --help, or argparse inside `check`
         return exit_.code if isinstance(exit_.code, int) else 0
     except (UsageError, ValueError, TypeError) as err:
@@ -195,7 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as err:  # the Maildir cannot be created
         print(f"{PROG}: error: {err}", file=sys.stderr)
         return 1
-    with _logging(args.verbose):
+    with _logging(args.verbose, args.worker_id):
         try:
             return serve(server)
         except KeyboardInterrupt:  # a second Ctrl-C while stopping: quit at once
@@ -239,11 +255,37 @@ def _signals(stop: threading.Event) -> Iterator[None]:
             signal.signal(restore, old)
 
 
+def _supervise(count: int, worker_argv: list[str]) -> int:
+    stop = threading.Event()
+    with _signals(stop):
+        return supervise(count, worker_argv, stop)
+
+
+def _fixed_ports(args: argparse.Namespace) -> None:
+    ports, _ = _listeners(args)
+    if any(port == 0 for group in listen.parse_ports(ports) for port in group):
+        raise UsageError("--workers needs fixed ports: each worker binds the same ones")
+
+
+def _without_workers(argv: list[str]) -> list[str]:
+    """The command line of `serve` less its --workers option (for the workers)."""
+    out, skip = [], False
+    for item in argv[1:]:  # argv[0] is "serve"
+        if skip:
+            skip = False
+        elif item == "--workers":
+            skip = True
+        elif not item.startswith("--workers="):
+            out.append(item)
+    return out
+
+
 @contextmanager
-def _logging(verbose: bool) -> Iterator[None]:
+def _logging(verbose: bool, worker: int) -> Iterator[None]:
     logger = logging.getLogger("smtp_proto")
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    named = LOG_FORMAT.replace("%(message)s", f"worker {worker} %(message)s")
+    handler.setFormatter(logging.Formatter(named if worker else LOG_FORMAT))
     old_level = logger.level
     logger.setLevel(logging.DEBUG if verbose else logging.INFO)
     logger.addHandler(handler)
@@ -277,6 +319,7 @@ def _build_server(args: argparse.Namespace) -> ServerBase:
         io_data_timeout=args.data_timeout,
         tls_handshake_timeout=args.tls_timeout,
         processing_wait=args.processing_wait,
+        reuse_port=args.reuse_port,
     )  # checked before the handler creates the Maildir
     handler = ServeHandler(args.maildir, credentials, args.hostname)
     return _server_class(args.transport)(
@@ -293,6 +336,7 @@ def _build_server(args: argparse.Namespace) -> ServerBase:
         io_data_timeout=options.io_data_timeout,
         tls_handshake_timeout=options.tls_handshake_timeout,
         processing_wait=options.processing_wait,
+        reuse_port=options.reuse_port,
     )
 
 

@@ -216,9 +216,12 @@ def os_backlog() -> int:
     return socket.SOMAXCONN
 
 
-def bind(listener: Listener, backlog: int | None = None) -> socket.socket:
+def bind(
+    listener: Listener, backlog: int | None = None, *, reuse_port: bool = False
+) -> socket.socket:
     """A listening socket for `listener` with `backlog` (None: the system's largest);
-    raises `OSError` (e.g. the port is taken)."""
+    `reuse_port`: other processes may listen on the same address and the system shares
+    the connections out (SO_REUSEPORT). Raises `OSError` (e.g. the port is taken)."""
     infos = socket.getaddrinfo(
         listener.host,
         listener.port,
@@ -232,6 +235,8 @@ def bind(listener: Listener, backlog: int | None = None) -> socket.socket:
         if os.name == "posix":
             # TIME_WAIT leftovers must not block a restart; a live listener still does.
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         if family == socket.AF_INET6:
             # "::" and "0.0.0.0" are separate listeners, each on its own family.
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import socket
 import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -63,6 +64,7 @@ class ServerOptions:
     tls_handshake_timeout: float = TLS_HANDSHAKE_TIMEOUT
     processing_wait: float = PROCESSING_WAIT
     backlog: int | None = None
+    reuse_port: bool = False  # SO_REUSEPORT: processes share a port (serve --workers)
 
     def __post_init__(self) -> None:
         listen.pair(self.ports, self.hosts)  # syntax only; names resolve at start
@@ -70,6 +72,8 @@ class ServerOptions:
             listen.pair(self.tls_implicit_ports, self.hosts)
         if self.max_processings < 1:
             raise ValueError("max_processings must be at least 1")
+        if self.reuse_port and not hasattr(socket, "SO_REUSEPORT"):
+            raise ValueError("reuse_port needs SO_REUSEPORT, which this system lacks")
         if self.backlog is not None and self.backlog < 1:
             raise ValueError("backlog must be at least 1 (None: the system's largest)")
         if self.max_connections is not None and self.max_connections < 1:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import mailbox
+import os
 import re
 import signal
 import smtplib
@@ -110,6 +111,52 @@ def test_serve_behind_a_proxy_stores_the_client_it_names(tmp_path: Path) -> None
         assert server.stop() == 0
     [message] = stored(maildir)
     assert message["Received"].startswith("from c.example ([192.0.2.9])")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def send_one(address: tuple[str, int], subject: str) -> None:
+    with smtplib.SMTP(*address, timeout=TIMEOUT) as client:
+        message = f"Subject: {subject}\r\n\r\nhi\r\n"
+        client.sendmail("a@example.test", ["b@example.test"], message)
+
+
+def test_serve_workers_share_the_port_replace_a_dead_one_and_stop_together(
+    tmp_path: Path,
+) -> None:
+    maildir = tmp_path / "mail"
+    port = str(free_port())
+    with serve("--workers", "2", "--port", port, "--maildir", str(maildir), listeners=2) as server:
+        pids = {int(m.group(1)): int(m.group(2)) for line in server.log
+                if (m := re.search(r"worker (\d) started \(pid (\d+)\)", line))}  # fmt: skip
+        assert sorted(pids) == [1, 2]
+        for n in range(30):
+            send_one(server.address(), f"m{n}")
+        os.kill(pids[1], signal.SIGKILL)  # a worker dies: another takes its place
+        server.read_until("worker 1 (pid")
+        server.read_until("worker 1 serving on")
+        for n in range(30, 40):
+            send_one(server.address(), f"m{n}")
+        assert server.stop() == 0
+    workers = {m.group(1) for line in server.log if (m := re.search(r"worker (\d) \[", line))}
+    assert workers == {"1", "2"}  # both took connections (30 to one alone: 2 in a billion)
+    assert len(stored(maildir)) == 40  # one Maildir for all
+    assert any("worker 2 stopped" in line for line in server.log)
+    assert server.log[-1].endswith("INFO stopped")
+
+
+def test_serve_workers_need_fixed_ports(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["serve", "--workers", "2", "--port", "0"]) == 2
+    assert "--workers needs fixed ports" in capsys.readouterr().err
+    assert main(["serve", "--workers", "none"]) == 2
+    assert "--workers none: a positive number or auto" in capsys.readouterr().err
 
 
 def test_serve_limits_and_verbose_logging(tmp_path: Path) -> None:
