@@ -27,15 +27,15 @@ from anyio.from_thread import BlockingPortal
 from smtp_proto import replies
 from smtp_proto.handler import Handler, HookCall, Outcome
 from smtp_proto.session import RunHook, Session
-from transports import watch
+from transports import deadlines
 from transports.aio_session import IO_ERRORS, Connection, close
 from transports.aio_stream import ProtocolStream, new_buffer
 from transports.base import ServerBase, refuse
 from transports.capacity import BUSY, Slots, SlotWaiter
+from transports.deadlines import Stopping
 from transports.lean import LeanStream
 from transports.listen import Listener, accept_waiting
 from transports.options import STOP_GRACE, STOP_LINGER
-from transports.watch import Stopping
 
 log = logging.getLogger("smtp_proto.transports")
 
@@ -188,7 +188,7 @@ class Server(ServerBase):
         self._stopped = threading.Event()
         self._stop_state = Stopping()
         opts = self.options
-        self._tick = watch.tick(opts.io_cmd_timeout, opts.io_data_timeout)
+        self._tick = deadlines.tick(opts.io_cmd_timeout, opts.io_data_timeout)
         self._sessions: set[Connection] = set()
         self._slots = Slots(self.utilization, self.options.processing_wait)
         self._running: _Running | None = None
@@ -342,12 +342,12 @@ class Server(ServerBase):
             watchdog.cancel_scope.cancel()
 
     async def _watch(self, running: _Running) -> None:
-        """The watchdog task: ends waits that are over (see transports.watch)."""
+        """The watchdog task: ends waits that are over (see transports.deadlines)."""
         while True:
-            with anyio.move_on_after(watch.next_sweep(self._tick, self._stop_state.at)):
+            with anyio.move_on_after(deadlines.next_sweep(self._tick, self._stop_state.at)):
                 await running.poke.wait()
                 running.poke = anyio.Event()
-            watch.sweep(list(self._sessions))
+            deadlines.sweep(list(self._sessions))
 
     def _request_stop(self, grace: float) -> None:
         if self._stopping:
@@ -362,7 +362,7 @@ class Server(ServerBase):
         running.stop_requested.set()
         left = max(0.0, self._stop_state.deadline - time.monotonic())
         running.cut_off.deadline = anyio.current_time() + left + STOP_LINGER
-        watch.sweep(list(self._sessions))  # idle sessions end now
+        deadlines.sweep(list(self._sessions))  # idle sessions end now
         running.poke.set()  # and the watchdog looks again at the grace deadline
         self._slots.close()  # hooks waiting for a slot: 421
 

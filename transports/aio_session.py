@@ -22,10 +22,10 @@ from anyio.streams.tls import TLSStream
 
 from smtp_proto.session import Finish, Receive, RunHook, Session, StartTls, Step
 from transports.aio_stream import ProtocolStream
+from transports.deadlines import Stopping, Watched
 from transports.lean import LeanStream
 from transports.listen import Listener, fixed_local_address
 from transports.options import READ_SIZE, ServerOptions
-from transports.watch import Stopping, Watched
 
 # What a reset, closed or garbled client connection raises on an anyio stream.
 IO_ERRORS: Final = (
@@ -59,7 +59,7 @@ class Connection(Watched):
     """One accepted connection: its stream (replaced by STARTTLS) and listener.
 
     Reads and sends carry no time-out of their own: the server's watchdog ends a wait
-    that is over by shutting the socket (see `transports.watch`).
+    that is over by shutting the socket (see `transports.deadlines`).
     """
 
     def __init__(self, stream: LeanStream, listener: Listener, host: Host) -> None:

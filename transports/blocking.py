@@ -1,6 +1,6 @@
 """Sessions of the engines that block in socket calls: threads, and gevent's green sockets.
 
-One loop for both: hooks run in place, reads have no time-out (`transports.watch` ends
+One loop for both: hooks run in place, reads have no time-out (`transports.deadlines` ends
 them), a reply goes out in one `send` when it fits. The engine brings its socket class
 and its TLS handshake.
 """
@@ -17,9 +17,9 @@ from typing import Any, ClassVar
 from smtp_proto import replies
 from smtp_proto.session import Finish, Receive, RunHook, Session, StartTls, Step
 from transports.capacity import BUSY, Slots, SlotWaiter
+from transports.deadlines import Stopping, Watched
 from transports.listen import Listener, fixed_local_address
 from transports.options import READ_SIZE
-from transports.watch import Stopping, Watched
 
 
 class BlockingSession(Watched):

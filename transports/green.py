@@ -21,13 +21,13 @@ import gevent.socket
 import gevent.ssl
 
 from smtp_proto import replies
-from transports import watch
+from transports import deadlines
 from transports.base import ServerBase, refuse
 from transports.blocking import BlockingSession
 from transports.capacity import Slots
+from transports.deadlines import Stopping
 from transports.listen import Listener, accept_waiting
 from transports.options import STOP_GRACE, STOP_LINGER
-from transports.watch import Stopping
 
 log = logging.getLogger("smtp_proto.transports")
 
@@ -64,7 +64,7 @@ class Server(ServerBase):
         opts = self.options
         self._io_limit = max(opts.io_cmd_timeout, opts.io_data_timeout)
         self._stop = Stopping()  # what sessions see of a stop
-        self._tick = watch.tick(opts.io_cmd_timeout, opts.io_data_timeout)
+        self._tick = deadlines.tick(opts.io_cmd_timeout, opts.io_data_timeout)
 
     @property
     def stopping(self) -> bool:
@@ -134,11 +134,11 @@ class Server(ServerBase):
             hub.destroy(destroy_loop=True)
 
     def _watch(self, poke: gevent.event.Event) -> None:
-        """The watchdog greenlet: ends waits that are over (see transports.watch)."""
+        """The watchdog greenlet: ends waits that are over (see transports.deadlines)."""
         while True:
-            if poke.wait(watch.next_sweep(self._tick, self._stop.at)):
+            if poke.wait(deadlines.next_sweep(self._tick, self._stop.at)):
                 poke.clear()
-            watch.sweep(list(self._sessions))
+            deadlines.sweep(list(self._sessions))
 
     def _wind_down(self) -> None:
         self._slots.close()  # hooks waiting for a slot: 421

@@ -7,8 +7,8 @@ socket's buffer cannot take at once) goes to a session thread, which runs it wit
 blocking calls and parks the session again at its next wait; TLS sessions keep their
 thread. A hook waits for its processing slot in that thread. Hooks therefore always run
 in a session thread, never in the reactor, so `async def` hooks are refused at
-construction. Session threads are reused (`transports.workers`); reads have no time-out:
-a watchdog thread ends waits that are over (`transports.watch`). Without epoll (not
+construction. Session threads are reused (`transports.thread_pool`); reads have no time-out:
+a watchdog thread ends waits that are over (`transports.deadlines`). Without epoll (not
 Linux) every session keeps its thread. Everything engine-neutral (binding, TLS setup,
 counting, the session's steps) lives in the shared modules; this one only waits.
 """
@@ -26,14 +26,14 @@ from typing import Any
 
 from smtp_proto import replies
 from smtp_proto.session import Finish, Receive, Step
-from transports import reactor, watch
+from transports import deadlines, reactor
 from transports.base import ServerBase, refuse
 from transports.blocking import BlockingSession
 from transports.capacity import Slots
+from transports.deadlines import Stopping
 from transports.listen import Listener, accept_waiting
 from transports.options import READ_SIZE, STOP_GRACE, STOP_LINGER
-from transports.watch import Stopping
-from transports.workers import Workers
+from transports.thread_pool import Workers
 
 log = logging.getLogger("smtp_proto.transports")
 _ACCEPT_BATCH = 64
@@ -78,7 +78,7 @@ class Server(ServerBase):
         opts = self.options
         self._io_limit = max(opts.io_cmd_timeout, opts.io_data_timeout)
         self._stop = Stopping()  # what sessions see of a stop
-        self._tick = watch.tick(opts.io_cmd_timeout, opts.io_data_timeout)
+        self._tick = deadlines.tick(opts.io_cmd_timeout, opts.io_data_timeout)
         self._poke = threading.Event()  # wakes the watchdog for a sweep now
         self._watchdog: threading.Thread | None = None
 
@@ -161,11 +161,11 @@ class Server(ServerBase):
     def _watch(self) -> None:
         """The watchdog: ends waits that are over until the server has stopped."""
         while True:
-            self._poke.wait(watch.next_sweep(self._tick, self._stop.at))
+            self._poke.wait(deadlines.next_sweep(self._tick, self._stop.at))
             self._poke.clear()
             with self._lock:
                 sessions = list(self._sessions)
-            watch.sweep(sessions)
+            deadlines.sweep(sessions)
             if self._stopping.is_set() and not sessions and not self._reactor_alive():
                 return
 

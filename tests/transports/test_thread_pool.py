@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from transports.workers import Workers
+from transports.thread_pool import Workers
 
 WAIT = 10.0
 
