@@ -59,7 +59,13 @@ from smtp_proto.events import (
 )
 from smtp_proto.handler import Handler, HookCall, MaybeAwaitable, Outcome, nonblocking
 from smtp_proto.params import Body, MailParams, Notify, Orcpt, RcptParams, Ret
-from smtp_proto.proxy import ProxyHeader, ProxyHeaderError, ProxyVersion, read_proxy_header
+from smtp_proto.proxy import (
+    ProxyHeader,
+    ProxyHeaderError,
+    ProxySsl,
+    ProxyVersion,
+    read_proxy_header,
+)
 from smtp_proto.replies import Reply
 from smtp_proto.session import Finish, Receive, RunHook, Session, StartTls, Step
 from smtp_proto.state import State, Verb
@@ -102,6 +108,7 @@ __all__ = [
     "ProxyHeader",
     "ProxyHeaderError",
     "ProxyHeaderReceived",
+    "ProxySsl",
     "ProxyVersion",
     "RcptParams",
     "RcptTo",

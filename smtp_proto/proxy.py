@@ -63,6 +63,61 @@ class ProxyHeader:
         id, 0x20 SSL, ...), or None."""
         return next((value for k, value in self.tlvs if k == kind), None)
 
+    @property
+    def alpn(self) -> bytes | None:
+        """The protocol the client negotiated with the proxy (TLV 0x01), if any."""
+        return self.tlv(0x01)
+
+    @property
+    def authority(self) -> str | None:
+        """The host name the client asked for, SNI (TLV 0x02), if any."""
+        value = self.tlv(0x02)
+        return None if value is None else value.decode("utf-8", "replace")
+
+    @property
+    def unique_id(self) -> bytes | None:
+        """The proxy's identifier for the connection (TLV 0x05), if any."""
+        return self.tlv(0x05)
+
+    @property
+    def ssl(self) -> ProxySsl | None:
+        """What the proxy says of the client's TLS (TLV 0x20), if it sent it."""
+        value = self.tlv(0x20)
+        return None if value is None else ProxySsl.decode(value)
+
+
+@dataclass(frozen=True, slots=True)
+class ProxySsl:
+    """The SSL TLV of a v2 header: the client's TLS as the proxy saw it.
+
+    `client` holds the flags (0x01 TLS used, 0x02 a client certificate on this
+    connection, 0x04 one in the session); `verified` is True when the certificate, if
+    any, was verified (the spec's `verify` field is 0). The strings are empty when absent.
+    """
+
+    client: int
+    verified: bool
+    version: str = ""
+    common_name: str = ""
+    cipher: str = ""
+    signature_algorithm: str = ""
+    key_algorithm: str = ""
+
+    @classmethod
+    def decode(cls, value: bytes) -> ProxySsl:
+        """Read the TLV's value; `ProxyHeaderError` when it is cut short."""
+        if len(value) < 5:
+            raise ProxyHeaderError("a PROXY v2 SSL TLV cut short")
+        names = {0x21: "version", 0x22: "common_name", 0x23: "cipher",
+                 0x24: "signature_algorithm", 0x25: "key_algorithm"}  # fmt: skip
+        fields = {
+            names[kind]: text.decode("utf-8", "replace")
+            for kind, text in _tlvs(value[5:])
+            if kind in names
+        }
+        verify = int.from_bytes(value[1:5], "big")
+        return cls(value[0], verify == 0, **fields)
+
 
 def read_proxy_header(
     data: bytes | bytearray, version: ProxyVersion = ProxyVersion.ANY, *, max_tlvs: int = 2048
@@ -126,7 +181,7 @@ def _read_v2(data: bytes | bytearray, max_tlvs: int) -> tuple[ProxyHeader, int] 
     if len(data) < _V2_HEAD + length:
         return None
     body = bytes(data[_V2_HEAD : _V2_HEAD + length])
-    tlvs = _tlvs(body[addresses:])
+    tlvs = _tlvs(body[addresses:], top=True)
     total = _V2_HEAD + length
     if command & 0xF == 0:  # LOCAL: the proxy's own connection, whatever the family says
         return ProxyHeader(2, "LOCAL", "UNKNOWN", tlvs=tlvs), total
@@ -149,7 +204,9 @@ def _v2_addresses(family: str, block: bytes) -> tuple[tuple[str, int], tuple[str
     return (src, int.from_bytes(ports[0], "big")), (dst, int.from_bytes(ports[1], "big"))
 
 
-def _tlvs(block: bytes) -> tuple[tuple[int, bytes], ...]:
+def _tlvs(block: bytes, *, top: bool = False) -> tuple[tuple[int, bytes], ...]:
+    """The TLVs in `block`; at the `top` level an SSL TLV is read too, so that a malformed
+    one refuses the header at once rather than when it is used."""
     found, pos = [], 0
     while pos < len(block):
         if len(block) - pos < 3:
@@ -158,6 +215,8 @@ def _tlvs(block: bytes) -> tuple[tuple[int, bytes], ...]:
         value = block[pos + 3 : pos + 3 + size]
         if len(value) < size:
             raise ProxyHeaderError(f"a PROXY v2 TLV of {size} octets cut short")
+        if top and kind == 0x20:
+            ProxySsl.decode(value)
         found.append((kind, value))
         pos += 3 + size
     return tuple(found)

@@ -26,6 +26,7 @@ from smtp_proto.proxy import (
     V2_SIGNATURE,
     ProxyHeader,
     ProxyHeaderError,
+    ProxySsl,
     ProxyVersion,
     read_proxy_header,
 )
@@ -240,3 +241,42 @@ def test_without_proxy_mode_a_header_is_an_unknown_command() -> None:
     conn = ServerConnection(ServerConfig())
     events = pump(conn, V1_TCP4)
     assert [type(e) for e in events] == [ConnectionOpened, CommandRejected]
+
+
+def test_the_tlvs_haproxy_sends_are_decoded() -> None:
+    ssl_tlv = (
+        bytes([0x07])  # TLS, a client certificate on this connection and in the session
+        + (0).to_bytes(4, "big")  # verified
+        + tlv(0x21, b"TLSv1.3")
+        + tlv(0x22, b"client.example")
+        + tlv(0x23, b"TLS_AES_256_GCM_SHA384")
+        + tlv(0x24, b"SHA256")
+        + tlv(0x25, b"RSA2048")
+    )
+    header = v2(
+        addresses=inet("192.0.2.1", "198.51.100.2", 1, 2),
+        tlvs=tlv(0x01, b"smtp") + tlv(0x02, b"mx.example.test") + tlv(0x05, b"id-1")
+        + tlv(0x20, ssl_tlv),
+    )  # fmt: skip
+    found = read_proxy_header(header)
+    assert found is not None
+    proxy = found[0]
+    assert (proxy.alpn, proxy.authority, proxy.unique_id) == (b"smtp", "mx.example.test", b"id-1")
+    assert proxy.ssl == ProxySsl(
+        client=7,
+        verified=True,
+        version="TLSv1.3",
+        common_name="client.example",
+        cipher="TLS_AES_256_GCM_SHA384",
+        signature_algorithm="SHA256",
+        key_algorithm="RSA2048",
+    )
+    plain = read_proxy_header(V2_TCP4)
+    assert plain is not None
+    assert (plain[0].ssl, plain[0].alpn, plain[0].authority) == (None, None, None)
+
+
+def test_a_cut_ssl_tlv_refuses_the_header() -> None:
+    header = v2(addresses=inet("192.0.2.1", "198.51.100.2", 1, 2), tlvs=tlv(0x20, b"\x01\x00"))
+    with pytest.raises(ProxyHeaderError, match="SSL TLV"):
+        read_proxy_header(header)
