@@ -91,8 +91,9 @@ class Probe:
             raise CheckSkipped("needs --maildir to inspect stored messages")
         return Path(self.target.maildir)
 
-    def connect(self) -> Client:
-        """A new TCP (or implicit TLS) connection, nothing read yet."""
+    def connect(self, *, proxy_header: bool = True) -> Client:
+        """A new TCP (or implicit TLS) connection, nothing read yet; with --proxy, its PROXY
+        header sent first unless `proxy_header` is False (the proxy group's own checks)."""
         t = self.target
         label = str(len(self._clients) + 1) if self._clients else ""
         self.transcript.add("*" + label, f"connect {t.host}:{t.port}".encode())
@@ -100,8 +101,8 @@ class Probe:
             sock = socket.create_connection((t.host, t.port), timeout=t.timeout)
         except OSError as err:
             raise CheckFailed(f"cannot connect: {err}") from err
-        if t.proxy is not None:
-            header = proxy_header(t.proxy, sock.getsockname(), sock.getpeername())
+        if t.proxy is not None and proxy_header:
+            header = make_proxy_header(t.proxy, sock.getsockname(), sock.getpeername())
             self.transcript.add("C" + label, header)
             sock.sendall(header)
         if t.tls_implicit:
@@ -182,7 +183,7 @@ class Probe:
 _PROXY_V2: Final = b"\r\n\r\n\x00\r\nQUIT\n"
 
 
-def proxy_header(version: str, client: Any, server: Any) -> bytes:
+def make_proxy_header(version: str, client: Any, server: Any) -> bytes:
     """The PROXY header a load balancer would send for a client at `client` reaching
     `server` (socket addresses), in HAProxy's `version` "v1" or "v2"."""
     family = socket.AF_INET6 if ":" in client[0] else socket.AF_INET

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from conformance.checks import (
+    proxy,
     rfc1870,
     rfc2034,
     rfc2920,
@@ -37,5 +38,6 @@ GROUPS: tuple[Group, ...] = (
     rfc3461.GROUP,
     smuggling.GROUP,
     robustness.GROUP,
+    proxy.GROUP,
     slow.GROUP,
 )

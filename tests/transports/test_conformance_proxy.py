@@ -12,7 +12,16 @@ from smtp_proto.handler import Handler
 from smtp_proto.proxy import ProxyVersion
 from transports.threaded import Server
 
-SELECT = ["--select", "rfc5321", "--select", "rfc2920", "--select", "smuggling"]
+SELECT = [
+    "--select",
+    "rfc5321",
+    "--select",
+    "rfc2920",
+    "--select",
+    "smuggling",
+    "--select",
+    "proxy",
+]
 
 
 @pytest.mark.parametrize("version", ["v1", "v2"])
@@ -26,6 +35,7 @@ def test_the_suite_grades_a_server_behind_a_proxy(
         status = main([*argv, "--quiet-timeout", "0.5"])
     out = capsys.readouterr().out
     assert status == 0, out
+    assert "  == proxy: 3 passed, 0 failed, 0 skipped; server healthy afterwards" in out
     summary = out.splitlines()[-1]
     assert summary.startswith("Summary: ")
     assert ", 0 failed," in summary
