@@ -5,6 +5,8 @@ Thread-safe: one handler may serve sessions on many threads at once.
 
 from __future__ import annotations
 
+import email
+import email.policy
 import threading
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,6 +33,13 @@ class StoredMessage:
     rcpt_params: tuple[RcptParams, ...]
     received: datetime | None
     delivered: datetime | None
+
+    @property
+    def message(self) -> email.message.EmailMessage:
+        """The content parsed by the standard library (its modern `EmailMessage`)."""
+        parsed = email.message_from_bytes(self.data, policy=email.policy.default)
+        assert isinstance(parsed, email.message.EmailMessage)  # noqa: S101 (the policy's class)
+        return parsed
 
     @classmethod
     def from_context(cls, ctx: Context) -> StoredMessage:
