@@ -28,7 +28,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog="smtp-proto check",
         description="Grade an SMTP server against the RFCs, check by check, over raw bytes.",
     )
-    p.add_argument("address", nargs="?", help="HOST:PORT of the server ([v6]:PORT for IPv6)")
+    p.add_argument(
+        "address",
+        nargs="?",
+        help="HOST[:PORT] of the server ([v6]:PORT for IPv6; port 25 when none)",
+    )
     p.add_argument("--tls-implicit", action="store_true", help="connect with TLS (SMTPS)")
     p.add_argument("--starttls", action="store_true", help="run sessions after STARTTLS")
     p.add_argument(
@@ -106,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         list_checks(checks)
         return 0
     if args.address is None:
-        parser.error("HOST:PORT is required")
+        parser.error("HOST[:PORT] is required")
     try:
         host, port = parse_hostport(args.address)
     except ValueError as err:

@@ -41,10 +41,13 @@ class Target:
 
 
 def parse_hostport(text: str) -> tuple[str, int]:
-    """Split "host:port" or "[v6]:port"; raises ValueError on a missing or bad port."""
+    """Split "host:port" or "[v6]:port"; a bare host (or "[v6]") means port 25, SMTP's.
+    Raises ValueError on a bad port."""
+    if (text and ":" not in text.strip("[]")) or (text.startswith("[") and text.endswith("]")):
+        return text.strip("[]"), 25
     host, sep, port = text.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"expected HOST:PORT, got {text!r}")
+        raise ValueError(f"expected HOST or HOST:PORT, got {text!r}")
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
     return host, int(port)

@@ -7,6 +7,7 @@ with 1; a stop by Ctrl-C or SIGTERM is graceful and exits with 0.
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import logging
 import signal
 import sys
@@ -78,9 +79,17 @@ class ServeHandler(MaildirHandler):
         return None
 
 
+def _version() -> str:
+    try:
+        return importlib.metadata.version("smtp-proto")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree, not installed
+        return "(not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The parser for `smtp-proto` and its subcommands."""
     parser = _Parser(prog=PROG, description="An SMTP server library's command line.")
+    parser.add_argument("--version", action="version", version=f"{PROG} {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     serve = commands.add_parser(
         "serve",

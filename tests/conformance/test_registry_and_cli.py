@@ -91,15 +91,17 @@ def test_select_unknown_name_is_an_error() -> None:
         ("127.0.0.1:25", ("127.0.0.1", 25)),
         ("[::1]:2525", ("::1", 2525)),
         ("mx:65535", ("mx", 65535)),
+        ("mx.example.test", ("mx.example.test", 25)),  # SMTP's port when none is given
+        ("[::1]", ("::1", 25)),
     ],
 )
 def test_parse_hostport(text: str, expected: tuple[str, int]) -> None:
     assert parse_hostport(text) == expected
 
 
-@pytest.mark.parametrize("text", ["localhost", ":25", "mx:", "mx:0", "mx:65536", "mx:x"])
+@pytest.mark.parametrize("text", ["", ":25", "mx:", "mx:0", "mx:65536", "mx:x"])
 def test_parse_hostport_refuses(text: str) -> None:
-    with pytest.raises(ValueError, match="expected HOST:PORT"):
+    with pytest.raises(ValueError, match="expected HOST or HOST:PORT"):
         parse_hostport(text)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import mailbox
 import os
 import re
@@ -289,6 +290,11 @@ def test_listen_options_pair_hosts_and_ports(tmp_path: Path) -> None:
     with serve("--maildir", str(tmp_path / "m"), *listen, listeners=2) as server:
         assert [host for host, _, _ in server.listeners] == ["127.0.0.1", "::1"]
         assert server.stop() == 0
+
+
+def test_version_names_the_installed_release(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out == f"smtp-proto {importlib.metadata.version('smtp-proto')}\n"
 
 
 def test_help_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
