@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.transports.transport_support import TIMEOUT
+from tests.transports.transport_support import TIMEOUT, free_port
 from transports.cli import main
 
 BODY = b"Subject: via serve\r\nFrom: a@example.test\r\n\r\nstored\r\n"
@@ -112,12 +112,6 @@ def test_serve_behind_a_proxy_stores_the_client_it_names(tmp_path: Path) -> None
         assert server.stop() == 0
     [message] = stored(maildir)
     assert message["Received"].startswith("from c.example ([192.0.2.9])")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def send_one(address: tuple[str, int], subject: str) -> None:

@@ -20,18 +20,12 @@ import pytest
 from smtp_proto.config import ServerConfig
 from smtp_proto.proxy import ProxyVersion
 from tests.transports.test_proxy_engines import Peers
-from tests.transports.transport_support import TIMEOUT, ServerFactory, address_of
+from tests.transports.transport_support import TIMEOUT, ServerFactory, address_of, free_port
 
 HAPROXY = shutil.which("haproxy") or (
     "/usr/sbin/haproxy" if Path("/usr/sbin/haproxy").exists() else None
 )
 pytestmark = pytest.mark.skipif(HAPROXY is None, reason="HAProxy is not installed")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextlib.contextmanager

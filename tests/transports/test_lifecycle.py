@@ -18,17 +18,12 @@ from tests.transports.transport_support import (
     ServerFactory,
     address_of,
     engine_class,
+    free_port,
     start_in_thread,
 )
 
 SHUTTING_DOWN = b"421 4.3.2 Service shutting down, closing transmission channel\r\n"
 ACCEPTED = b"250 2.6.0 Message accepted\r\n"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def open_data(client: RawClient) -> None:

@@ -130,6 +130,13 @@ class Gate:
         return self.entered.acquire(timeout=timeout)
 
 
+def free_port() -> int:
+    """A loopback port free now (for a process that must be told its port in advance)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 class RawClient:
     """A byte-level client: send lines, read whole replies (code, lines), see the close."""
 
