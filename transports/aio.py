@@ -30,17 +30,15 @@ from smtp_proto.session import RunHook, Session
 from transports import deadlines
 from transports.aio_session import IO_ERRORS, Connection, close
 from transports.aio_stream import ProtocolStream, new_buffer
-from transports.base import ServerBase, refuse
+from transports.base import Bound, ServerBase, unbind
 from transports.capacity import BUSY, Slots, SlotWaiter
-from transports.deadlines import Stopping
 from transports.lean import LeanStream
-from transports.listen import Listener, accept_waiting
+from transports.listen import Listener
 from transports.options import STOP_GRACE, STOP_LINGER
 
 log = logging.getLogger("smtp_proto.transports")
 
 BACKENDS: Final = ("asyncio", "trio")
-_Bound = list[tuple[Listener, socket.socket]]  # listener and its bound socket
 
 
 def _on_asyncio() -> bool:
@@ -182,24 +180,11 @@ class Server(ServerBase):
         super().__init__(handler, *args, **kwargs)
 
     def _init_engine(self) -> None:
-        self._lock = threading.Lock()
-        self._started = False
-        self._stopping = False
-        self._stopped = threading.Event()
-        self._stop_state = Stopping()
-        opts = self.options
-        self._tick = deadlines.tick(opts.io_cmd_timeout, opts.io_data_timeout)
         self._sessions: set[Connection] = set()
-        self._slots = Slots(self.utilization, self.options.processing_wait)
         self._running: _Running | None = None
         self._thread: threading.Thread | None = None
         self._loop_thread = 0
         self._failure: BaseException | None = None
-
-    @property
-    def stopping(self) -> bool:
-        """Whether a stop has begun (the server accepts no more connections)."""
-        return self._stopping
 
     # Async API ------------------------------------------------------------------------------
 
@@ -258,24 +243,9 @@ class Server(ServerBase):
         if thread is not None:
             thread.join()
 
-    def join(self, timeout: float | None = None) -> bool:
-        """Wait until the server has stopped; False if `timeout` seconds passed first."""
-        with self._lock:
-            if not self._started:
-                return True
-        return self._stopped.wait(timeout)
-
     # Serving --------------------------------------------------------------------------------
 
-    def _bind_once(self) -> _Bound:
-        with self._lock:
-            if self._started:
-                raise RuntimeError("the server was already started")
-            bound: _Bound = list(self._bind_all())
-            self._started = True
-            return bound
-
-    def _run(self, bound: _Bound, ready: threading.Event) -> None:
+    def _run(self, bound: Bound, ready: threading.Event) -> None:
         """The loop thread of the blocking API."""
         try:
             anyio.run(
@@ -296,7 +266,7 @@ class Server(ServerBase):
             self._stopped.set()
             ready.set()
 
-    async def _serve(self, bound: _Bound, task_status: TaskStatus[Any]) -> None:
+    async def _serve(self, bound: Bound, task_status: TaskStatus[Any]) -> None:
         self._loop_thread = threading.get_ident()
         try:
             async with BlockingPortal() as portal:
@@ -317,7 +287,7 @@ class Server(ServerBase):
 
     async def _run_sessions(
         self,
-        servers: _Bound,
+        servers: Bound,
         running: _Running,
         task_status: TaskStatus[Any],
     ) -> None:
@@ -330,37 +300,32 @@ class Server(ServerBase):
                         for listener, server in servers:
                             acceptors.start_soon(self._accept_loop, listener, server, sessions)
                         task_status.started(self.addresses)
-                        if self._stopping:
+                        if self.stopping:
                             self._wake(running)
                         await running.stop_requested.wait()
                         acceptors.cancel_scope.cancel()
-                    # Answer the clients already waiting, then close.
-                    for listener, server in servers:
-                        for conn in accept_waiting(server):
-                            refuse(conn, listener, replies.SHUTTING_DOWN)
-                        server.close()  # clients trying now are refused by the system
+                    unbind(servers)  # clients trying now are refused by the system
             watchdog.cancel_scope.cancel()
 
     async def _watch(self, running: _Running) -> None:
         """The watchdog task: ends waits that are over (see transports.deadlines)."""
         while True:
-            with anyio.move_on_after(deadlines.next_sweep(self._tick, self._stop_state.at)):
+            with anyio.move_on_after(deadlines.next_sweep(self._tick, self._stop.at)):
                 await running.poke.wait()
                 running.poke = anyio.Event()
             deadlines.sweep(list(self._sessions))
 
     def _request_stop(self, grace: float) -> None:
-        if self._stopping:
+        if self.stopping:
             return
-        self._stopping = True
-        self._stop_state.at = time.monotonic() + max(0.0, grace)
+        self._stop.at = time.monotonic() + max(0.0, grace)
         if self._running is not None:
             self._wake(self._running)
 
     def _wake(self, running: _Running) -> None:
         """Stop accepting; wake waiting sessions and queued ones; arm the cut-off."""
         running.stop_requested.set()
-        left = max(0.0, self._stop_state.deadline - time.monotonic())
+        left = max(0.0, self._stop.deadline - time.monotonic())
         running.cut_off.deadline = anyio.current_time() + left + STOP_LINGER
         deadlines.sweep(list(self._sessions))  # idle sessions end now
         running.poke.set()  # and the watchdog looks again at the grace deadline
@@ -397,7 +362,7 @@ class Server(ServerBase):
 
     def _admit(self, stream: LeanStream, listener: Listener, sessions: _Spawner) -> None:
         """Start the session of an accepted connection, or refuse it."""
-        if self._stopping:  # accepted while the listeners were being closed
+        if self.stopping:  # accepted while the listeners were being closed
             sessions.start_soon(self._refuse, stream, listener, replies.SHUTTING_DOWN)
         elif self.utilization.admit():
             session = Connection(stream, listener, self)
@@ -436,11 +401,6 @@ class Server(ServerBase):
                 return
         session.steps = self._open_session(session.listener, *session.addresses())
         await session.drive(session.steps)
-
-    @property
-    def stop_state(self) -> Stopping:
-        """The server's stop, as its sessions see it."""
-        return self._stop_state
 
     async def run_hook(self, steps: Session, step: RunHook) -> None:
         """Await an `async def` hook, or run a plain one in a worker thread, to its end and

@@ -11,19 +11,22 @@ import logging
 import secrets
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, ClassVar, Self
 
+from smtp_proto import replies
 from smtp_proto.config import ServerConfig, TlsMode
 from smtp_proto.context import Peer
 from smtp_proto.driver import config_for
 from smtp_proto.handler import Handler
 from smtp_proto.replies import Reply
 from smtp_proto.session import Session
-from transports import listen, tls
-from transports.capacity import Utilization
+from transports import deadlines, listen, tls
+from transports.capacity import Slots, Utilization
+from transports.deadlines import Stopping
 from transports.options import (
     DEFAULT_HOSTS,
     DEFAULT_MAX_PROCESSINGS,
@@ -38,6 +41,8 @@ from transports.options import (
 from transports.tls import PathLike
 
 log = logging.getLogger("smtp_proto.transports")
+
+Bound = list[tuple[listen.Listener, socket.socket]]  # a listener and its bound socket
 
 
 def new_session_id() -> str:
@@ -115,6 +120,14 @@ class ServerBase:
         self.utilization = Utilization(max_connections, max_processings)
         self._listeners: list[listen.Listener] = []
         self._tls: tls.TlsSetup | None = None
+        # The lifecycle every engine shares: started once, stopped once.
+        self._lock = threading.Lock()
+        self._started = False
+        self._stop = Stopping()  # what sessions see of a stop
+        self._stopped = threading.Event()
+        self._slots = Slots(self.utilization, processing_wait)
+        self._tick = deadlines.tick(io_cmd_timeout, io_data_timeout)
+        self._io_limit = max(io_cmd_timeout, io_data_timeout)  # for one send
         self._init_engine()
 
     def _init_engine(self) -> None:
@@ -130,12 +143,20 @@ class ServerBase:
 
     def join(self, timeout: float | None = None) -> bool:
         """Wait until the server has stopped; False if `timeout` seconds passed first."""
-        raise NotImplementedError
+        with self._lock:
+            if not self._started:
+                return True
+        return self._stopped.wait(timeout)
 
     @property
     def stopping(self) -> bool:
         """Whether `stop()` has begun: no new connection is accepted."""
-        raise NotImplementedError
+        return self._stop.at is not None
+
+    @property
+    def stop_state(self) -> Stopping:
+        """The server's stop, as its sessions see it."""
+        return self._stop
 
     def __enter__(self) -> Self:
         self.start()
@@ -179,9 +200,18 @@ class ServerBase:
         """Hooks running now, each holding a processing slot."""
         return self.utilization.processings
 
-    def _bind_all(self) -> list[tuple[listen.Listener, socket.socket]]:
+    def _bind_once(self) -> Bound:
+        """Bind every listener, once in the server's life (`RuntimeError` after that)."""
+        with self._lock:
+            if self._started:
+                raise RuntimeError("the server was already started")
+            bound = self._bind_all()
+            self._started = True
+            return bound
+
+    def _bind_all(self) -> Bound:
         """Resolve and bind every listener and set up TLS; all or nothing."""
-        bound: list[tuple[listen.Listener, socket.socket]] = []
+        bound: Bound = []
         try:
             for listener in self.options.listeners():
                 sock = listen.bind(
@@ -251,3 +281,12 @@ def refuse(sock: socket.socket, listener: listen.Listener, reply: Reply) -> None
         if not listener.tls:
             sock.setblocking(False)
             sock.send(reply.to_bytes())
+
+
+def unbind(bound: Bound) -> None:
+    """Close the listening sockets, answering the clients already in their backlog with
+    421 rather than resetting them by the close."""
+    for listener, sock in bound:
+        with sock:
+            for waiting in listen.accept_waiting(sock):
+                refuse(waiting, listener, replies.SHUTTING_DOWN)

@@ -1,14 +1,18 @@
-"""Sessions of the engines that block in socket calls: threads, and gevent's green sockets.
+"""What the engines that block in socket calls share: threads, and gevent's green sockets.
 
-One loop for both: hooks run in place, reads have no time-out (`transports.deadlines` ends
-them), a reply goes out in one `send` when it fits. The engine brings its socket class
-and its TLS handshake.
+One session loop for both: hooks run in place, reads have no time-out (`transports.deadlines`
+ends them), a reply goes out in one `send` when it fits. One server half for both: the
+start of a stop, admission, and opening a session. The engine brings its socket class,
+its TLS wrapper and its way of waiting for sessions.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import math
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -16,10 +20,13 @@ from typing import Any, ClassVar
 
 from smtp_proto import replies
 from smtp_proto.session import Finish, Receive, RunHook, Session, StartTls, Step
+from transports.base import ServerBase, refuse
 from transports.capacity import BUSY, Slots, SlotWaiter
 from transports.deadlines import Stopping, Watched
 from transports.listen import Listener, fixed_local_address
 from transports.options import READ_SIZE
+
+log = logging.getLogger("smtp_proto.transports")
 
 
 class BlockingSession(Watched):
@@ -137,3 +144,65 @@ class BlockingSession(Watched):
                 return True
             self.receive(steps)
             step = None
+
+
+class BlockingServer(ServerBase):
+    """The server half the blocking engines share; see `ServerBase` for the arguments."""
+
+    def _begin_stop(self, grace: float) -> bool:
+        """Start the stop: True for the first call after `start()`, which must go on to
+        end the sessions. Any other call returns False once the server has stopped."""
+        with self._lock:
+            first = self._started and self._stop.at is None
+            if first:
+                self._stop.at = time.monotonic() + max(0.0, grace)
+            elif not self._started:
+                self._stopped.set()
+        if not first:
+            self._stopped.wait()
+        return first
+
+    def _may_serve(self, sock: Any, listener: Listener) -> bool:
+        """Whether to serve an accepted connection; if not, it was answered and closed."""
+        if self.stopping:
+            refuse(sock, listener, replies.SHUTTING_DOWN)
+            return False
+        if not self.utilization.admit():
+            log.warning("refused a connection on %s: too many connections", listener)
+            refuse(sock, listener, replies.TOO_BUSY)
+            return False
+        return True
+
+    def _open(self, session: BlockingSession) -> Session | None:
+        """Ready an accepted connection (no Nagle delay, the implicit TLS handshake) and
+        give it its `Session`; None when the handshake failed."""
+        with contextlib.suppress(OSError):
+            session.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if session.listener.tls:
+            failure = self._handshake(session)
+            if failure is not None:
+                log.info("TLS handshake on %s failed: %s", session.listener, failure)
+                return None
+        session.steps = self._open_session(session.listener, *session.addresses())
+        return session.steps
+
+    def _handshake(self, session: BlockingSession) -> str | None:
+        """Run the server side of the TLS handshake; what went wrong, or None."""
+        context = self.ssl_context
+        if context is None or session.broken:
+            return "no TLS context" if context is None else "connection broken"
+        try:
+            session.sock.settimeout(self.options.tls_handshake_timeout)
+            session.sock = self._wrap_tls(session.sock, context)
+            session.sock.do_handshake()
+            session.sock.settimeout(None)  # reads block; the watchdog ends them
+        except TimeoutError:
+            return "time-out"
+        except OSError as err:  # ssl.SSLError, a reset
+            return str(err) or type(err).__name__
+        return None
+
+    @staticmethod
+    def _wrap_tls(sock: Any, context: ssl.SSLContext) -> Any:
+        """The server-side TLS socket over `sock`, not yet handshaken."""
+        return context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)

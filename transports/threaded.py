@@ -15,7 +15,6 @@ counting, the session's steps) lives in the shared modules; this one only waits.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
 import socket
@@ -24,14 +23,13 @@ import threading
 import time
 from typing import Any
 
-from smtp_proto import replies
 from smtp_proto.session import Finish, Receive, Step
 from transports import deadlines, reactor
-from transports.base import ServerBase, refuse
-from transports.blocking import BlockingSession
+from transports.base import Bound, unbind
+from transports.blocking import BlockingServer, BlockingSession
 from transports.capacity import Slots
 from transports.deadlines import Stopping
-from transports.listen import Listener, accept_waiting
+from transports.listen import Listener
 from transports.options import READ_SIZE, STOP_GRACE, STOP_LINGER
 from transports.thread_pool import Workers
 
@@ -51,7 +49,7 @@ class _Session(BlockingSession):
         self.parked = False  # in the reactor, waiting for the client
 
 
-class Server(ServerBase):
+class Server(BlockingServer):
     """The threaded SMTP server; see `ServerBase` for the arguments.
 
     `start()` binds every listener or raises (`OSError`, `ValueError` for a duplicate
@@ -63,11 +61,6 @@ class Server(ServerBase):
     engine = "threads"
 
     def _init_engine(self) -> None:
-        self._lock = threading.Lock()
-        self._slots = Slots(self.utilization, self.options.processing_wait)
-        self._started = False
-        self._stopping = threading.Event()
-        self._stopped = threading.Event()
         self._unbound = threading.Event()  # set once the listeners are closed
         self._sessions: set[_Session] = set()
         self._workers = Workers("smtp-proto-session")
@@ -75,36 +68,23 @@ class Server(ServerBase):
         self._reactor_thread: threading.Thread | None = None
         self._parking = reactor.AVAILABLE  # False once the reactor takes no more sessions
         self._parked = 0  # sessions in the reactor now
-        opts = self.options
-        self._io_limit = max(opts.io_cmd_timeout, opts.io_data_timeout)
-        self._stop = Stopping()  # what sessions see of a stop
-        self._tick = deadlines.tick(opts.io_cmd_timeout, opts.io_data_timeout)
         self._poke = threading.Event()  # wakes the watchdog for a sweep now
         self._watchdog: threading.Thread | None = None
-
-    @property
-    def stopping(self) -> bool:
-        """Whether `stop()` has begun (the server accepts no more connections)."""
-        return self._stopping.is_set()
 
     # Lifecycle ------------------------------------------------------------------------------
 
     def start(self) -> None:
         """Bind every listener and start accepting; raises if any listener cannot bind."""
-        with self._lock:
-            if self._started:
-                raise RuntimeError("the server was already started")
-            bound = self._bind_all()
-            self._started = True
-            self._reactor = reactor.Reactor()
-            self._reactor_thread = threading.Thread(
-                target=self._react, args=(bound,), name="smtp-proto-reactor", daemon=True
-            )
-            self._reactor_thread.start()
-            self._watchdog = threading.Thread(
-                target=self._watch, name="smtp-proto-watchdog", daemon=True
-            )
-            self._watchdog.start()
+        bound = self._bind_once()
+        self._reactor = reactor.Reactor()
+        self._reactor_thread = threading.Thread(
+            target=self._react, args=(bound,), name="smtp-proto-reactor", daemon=True
+        )
+        self._reactor_thread.start()
+        self._watchdog = threading.Thread(
+            target=self._watch, name="smtp-proto-watchdog", daemon=True
+        )
+        self._watchdog.start()
 
     def stop(self, grace: float = STOP_GRACE) -> None:
         """Stop accepting, let sessions finish for `grace` seconds, then 421 and close.
@@ -112,15 +92,7 @@ class Server(ServerBase):
         Returns when every session has ended (a running hook is waited for, so an
         accepted message is never lost). Calling it again, or before `start()`, is harmless.
         """
-        with self._lock:
-            first = self._started and not self._stopping.is_set()
-            if first:
-                self._stop.at = time.monotonic() + max(0.0, grace)
-                self._stopping.set()
-            elif not self._started:
-                self._stopped.set()
-        if not first:
-            self._stopped.wait()
+        if not self._begin_stop(grace):
             return
         assert self._reactor is not None  # noqa: S101 (set by start)
         self._reactor.wake()  # it closes the listeners
@@ -166,19 +138,12 @@ class Server(ServerBase):
             with self._lock:
                 sessions = list(self._sessions)
             deadlines.sweep(sessions)
-            if self._stopping.is_set() and not sessions and not self._reactor_alive():
+            if self.stopping and not sessions and not self._reactor_alive():
                 return
-
-    def join(self, timeout: float | None = None) -> bool:
-        """Wait until the server has stopped; False if `timeout` seconds passed first."""
-        with self._lock:
-            if not self._started:
-                return True
-        return self._stopped.wait(timeout)
 
     # The reactor thread ---------------------------------------------------------------------
 
-    def _react(self, bound: list[tuple[Listener, socket.socket]]) -> None:
+    def _react(self, bound: Bound) -> None:
         """Accept, and serve parked sessions, until stopped and no session is parked."""
         loop = self._reactor
         assert loop is not None  # noqa: S101 (set by start)
@@ -186,13 +151,11 @@ class Server(ServerBase):
             for listener, sock in bound:
                 sock.setblocking(False)
                 loop.add(sock.fileno(), functools.partial(self._accept, sock, listener))
-            while not self._stopping.is_set():
+            while not self.stopping:
                 loop.run_once(None)
-            for listener, sock in bound:
+            for _, sock in bound:
                 loop.remove(sock.fileno())
-                with sock:  # answer the backlog rather than reset it by closing
-                    for waiting in accept_waiting(sock):
-                        refuse(waiting, listener, replies.SHUTTING_DOWN)
+            unbind(bound)
             self._unbound.set()
             while not self._reactor_done():
                 loop.run_once(self._tick)
@@ -225,17 +188,12 @@ class Server(ServerBase):
                 continue
             except OSError as err:  # e.g. out of file descriptors: back off a moment
                 log.error("accept on %s failed: %s", listener, err)
-                self._stopping.wait(0.1)
+                time.sleep(0.1)
                 return
             self._admit(sock, remote, listener)
 
     def _admit(self, sock: socket.socket, remote: Any, listener: Listener) -> None:
-        if self._stopping.is_set():
-            refuse(sock, listener, replies.SHUTTING_DOWN)
-            return
-        if not self.utilization.admit():
-            log.warning("refused a connection on %s: too many connections", listener)
-            refuse(sock, listener, replies.TOO_BUSY)
+        if not self._may_serve(sock, listener):
             return
         session = _Session(sock, listener, self._stop, self._slots, remote)
         with self._lock:
@@ -247,11 +205,9 @@ class Server(ServerBase):
 
     def _begin_here(self, session: _Session) -> None:
         """Start a plain session in the reactor: its greeting, and on to its first wait."""
-        with contextlib.suppress(OSError):
-            session.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             session.sock.setblocking(False)
-            session.steps = self._open_session(session.listener, *session.addresses())
+            self._open(session)
             self._advance(session)
         except Exception:
             log.exception("session on %s failed", session.listener)
@@ -401,15 +357,7 @@ class Server(ServerBase):
 
     def _serve(self, session: _Session) -> bool:
         """Serve a session in this thread; True once it is parked in the reactor."""
-        with contextlib.suppress(OSError):
-            session.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        if session.listener.tls:
-            failure = self._handshake(session)
-            if failure is not None:
-                log.info("TLS handshake on %s failed: %s", session.listener, failure)
-                return False
-        session.steps = self._open_session(session.listener, *session.addresses())
-        return self._drive(session, None)
+        return self._open(session) is not None and self._drive(session, None)
 
     def _drive(self, session: _Session, first: Step | None) -> bool:
         steps = session.steps
@@ -421,21 +369,3 @@ class Server(ServerBase):
             first=first,
             park=lambda: self._try_park(session),
         )
-
-    def _handshake(self, session: _Session) -> str | None:
-        """Run the server side of the TLS handshake; what went wrong, or None."""
-        context = self.ssl_context
-        if context is None or session.broken:
-            return "no TLS context" if context is None else "connection broken"
-        try:
-            session.sock.settimeout(self.options.tls_handshake_timeout)
-            session.sock = context.wrap_socket(
-                session.sock, server_side=True, do_handshake_on_connect=False
-            )
-            session.sock.do_handshake()
-            session.sock.settimeout(None)  # reads block; the watchdog ends them
-        except TimeoutError:
-            return "time-out"
-        except OSError as err:
-            return str(err) or type(err).__name__
-        return None
