@@ -15,7 +15,7 @@ from smtp_proto.proxy import ProxyHeader
 
 CRLF: Final = b"\r\n"
 
-# ctx.envelope.encoding_body for each BODY= value (the seed's spelling; "" when absent).
+# ctx.envelope.encoding_body for each BODY= value (MidiSmtpServer's spelling; "" when absent).
 ENCODING_BODY: Final = {
     Body.SEVEN_BIT: "7bit",
     Body.EIGHT_BIT_MIME: "8bitmime",
@@ -90,7 +90,7 @@ class EnvelopeContext:
 class MessageContext:
     """`ctx.message`: the message content of the current transaction.
 
-    The seed's single `headers` flag is split in two: `headers_complete` says the blank line
+    MidiSmtpServer's single `headers` flag is split in two: `headers_complete` says the blank line
     after the header block has passed, and `headers` holds that block as the client sent
     it (without the blank line and without lines hooks added to `data`).
     """

@@ -65,7 +65,7 @@ def utc_now() -> datetime:
 
 
 def _reply_text(text: str) -> str:
-    """A greeting text from ctx with CR and LF stripped (the seed's rule)."""
+    """A greeting text from ctx with CR and LF stripped (MidiSmtpServer's rule)."""
     return text.replace("\r", "").replace("\n", "")
 
 

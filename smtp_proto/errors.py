@@ -44,7 +44,7 @@ class FixedSmtpError(SmtpError):
         super().__init__(self.code, text or self.text, enhanced=enhanced or self.enhanced, log=log)
 
 
-# One class per code the seed and RFC 5321 use; `text` may be replaced per raise.
+# One class per code MidiSmtpServer and RFC 5321 use; `text` may be replaced per raise.
 
 
 class Smtpd421Error(FixedSmtpError):

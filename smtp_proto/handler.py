@@ -87,12 +87,12 @@ class Handler:
 
     @staticmethod
     def authenticated(ctx: Context) -> bool:
-        """Whether this session has authenticated (the seed's `authenticated?(ctx)`)."""
+        """Whether this session has authenticated (MidiSmtpServer's `authenticated?(ctx)`)."""
         return ctx.server.authenticated is not None
 
     @staticmethod
     def encrypted(ctx: Context) -> bool:
-        """Whether this session is encrypted (the seed's `encrypted?(ctx)`)."""
+        """Whether this session is encrypted (MidiSmtpServer's `encrypted?(ctx)`)."""
         return ctx.server.encrypted is not None
 
     def on_logging_event(

@@ -1,4 +1,4 @@
-"""Counting connections and processings (the seed's utilization), shared by every engine.
+"""Counting connections and processings (MidiSmtpServer's utilization), shared by every engine.
 
 Only counts, admits and queues; each engine waits for a processing slot its own way.
 The locks are held for a few instructions and never across a wait, so greenlets and event

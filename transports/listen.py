@@ -1,6 +1,6 @@
 """Listener grammar: which addresses and ports a server binds, and binding them.
 
-Parses the seed's `ports` / `hosts` strings, resolves names and the `"*"` wildcard to
+Parses MidiSmtpServer's `ports` / `hosts` strings, resolves names and the `"*"` wildcard to
 addresses, refuses duplicates, and opens listening sockets. Never reads or writes SMTP.
 """
 
