@@ -2,7 +2,8 @@
 
 `transports.threaded.Server` runs sessions in threads; every engine takes the same
 arguments (`ServerBase`, `ServerOptions`) and shares the listener grammar (`listen`),
-TLS setup (`tls`) and counters (`limits`). Engines are imported only when asked for.
+TLS setup (`tls`) and counters (`capacity`). Engines are imported only when asked for.
+`run_workers` serves one application's server from several processes.
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ from typing import TYPE_CHECKING
 
 from transports.listen import Listener
 from transports.options import ServerOptions
+from transports.supervisor import run_workers
 
 if TYPE_CHECKING:
     from transports.threaded import Server
 
-__all__ = ["Listener", "Server", "ServerOptions"]
+__all__ = ["Listener", "Server", "ServerOptions", "run_workers"]
 
 
 def __getattr__(name: str) -> object:
