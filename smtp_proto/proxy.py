@@ -24,6 +24,7 @@ _V1: Final = re.compile(
     rb"(0|[1-9][0-9]{0,4}) (0|[1-9][0-9]{0,4}))\r\n"
 )
 _V2_HEAD: Final = 16  # signature, version and command, family, length
+_ANY_MIN: Final = 15  # the shortest header: "PROXY UNKNOWN\r\n" (v2's is 16)
 # v2 address block sizes by family byte (address family << 4 | transport protocol).
 _V2_ADDRESSES: Final = {0x11: 12, 0x12: 12, 0x21: 36, 0x22: 36, 0x31: 216, 0x32: 216}
 _V2_FAMILIES: Final = {0x1: "TCP4", 0x2: "TCP6", 0x3: "UNIX"}
@@ -131,6 +132,29 @@ def read_proxy_header(
     if data[:1] == b"\r" and version is not ProxyVersion.V1:
         return _read_v2(data, max_tlvs)
     raise ProxyHeaderError(f"not a PROXY {version.value} header: {bytes(data[:16])!r}")
+
+
+def octets_wanted(
+    data: bytes | bytearray, version: ProxyVersion = ProxyVersion.ANY, *, max_tlvs: int = 2048
+) -> int:
+    """How many octets may still be read after `data` without reading past the header:
+    0 once `data` holds a whole header or can no longer begin one.
+
+    For a transport that must leave what follows the header in the socket (the TLS
+    handshake of an implicit-TLS listener): read at most this many, and ask again.
+    """
+    if len(data) < _ANY_MIN:
+        return _ANY_MIN - len(data)
+    try:
+        if read_proxy_header(data, version, max_tlvs=max_tlvs) is not None:
+            return 0
+    except ProxyHeaderError:
+        return 0
+    if data[:1] == b"P":
+        return 1  # v1: its end is the CRLF, one octet may be the last
+    if len(data) < _V2_HEAD:
+        return _V2_HEAD - len(data)
+    return _V2_HEAD + int.from_bytes(data[14:16], "big") - len(data)
 
 
 def _read_v1(data: bytes | bytearray) -> tuple[ProxyHeader, int] | None:

@@ -28,6 +28,7 @@ from smtp_proto.proxy import (
     ProxyHeaderError,
     ProxySsl,
     ProxyVersion,
+    octets_wanted,
     read_proxy_header,
 )
 from smtp_proto.state import State
@@ -179,6 +180,45 @@ def test_the_answer_for_any_input_depends_on_no_read_boundary(head: bytes, tail:
 
 
 # In the connection -----------------------------------------------------------------------
+
+
+def read_exactly(stream: bytes, sizes: list[int]) -> bytes:
+    """What a transport reads from `stream` asking `octets_wanted` before each read, each
+    read giving at most what was asked and, in turn, at most the next of `sizes`."""
+    data, turn = b"", 0
+    while want := octets_wanted(data):
+        size = min(want, sizes[turn % len(sizes)]) if sizes else want
+        turn += 1
+        chunk = stream[len(data) : len(data) + size]
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+@given(
+    st.sampled_from([g for g, _ in GOOD]),
+    st.binary(min_size=1, max_size=40),
+    st.lists(st.integers(1, 20), max_size=5),
+)
+def test_reading_as_much_as_wanted_takes_the_header_and_nothing_after_it(
+    header: bytes, after: bytes, sizes: list[int]
+) -> None:
+    assert read_exactly(header + after, sizes) == header
+
+
+@pytest.mark.parametrize("data", BAD, ids=range(len(BAD)))
+def test_reading_stops_at_a_malformation_within_a_bounded_prefix(data: bytes) -> None:
+    taken = read_exactly(data + b"x" * 70_000, [])
+    assert len(taken) <= max(len(data), 107)
+    with pytest.raises(ProxyHeaderError):
+        read_proxy_header(taken)
+
+
+def test_a_tls_hello_without_a_header_costs_15_octets() -> None:
+    hello = b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + bytes(500)
+    assert read_exactly(hello, []) == hello[:15]
+
 
 PROXIED = ServerConfig(proxy_protocol=ProxyVersion.ANY)
 GREETING = b"220 localhost ESMTP smtp-proto ready\r\n"
