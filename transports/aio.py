@@ -394,13 +394,31 @@ class Server(ServerBase):
             await close(session.stream)
 
     async def _serve_session(self, session: Connection) -> None:
+        header = b""
         if session.listener.tls:
+            if self.config.proxy_protocol is not None:
+                header = await self._read_proxy_header(session.stream)
+                if not self._proxy_whole(header):
+                    log.info("no PROXY header on %s: closed", session.listener)
+                    return
             failure = await session.handshake()
             if failure is not None:
                 log.info("TLS handshake on %s failed: %s", session.listener, failure)
                 return
         session.steps = self._open_session(session.listener, *session.addresses())
+        if header:  # the session reads it first, as it would in clear text
+            session.steps.feed(header)
         await session.drive(session.steps)
+
+    async def _read_proxy_header(self, stream: ByteStream) -> bytes:
+        """The PROXY header before an implicit-TLS client's hello, and not one octet more
+        (the stream keeps the rest for the handshake), within the handshake's time-out."""
+        data = b""
+        with anyio.move_on_after(self.options.tls_handshake_timeout):
+            with contextlib.suppress(*IO_ERRORS):
+                while want := self._proxy_wanted(data):
+                    data += await stream.receive(want)
+        return data
 
     async def run_hook(self, steps: Session, step: RunHook) -> None:
         """Await an `async def` hook, or run a plain one in a worker thread, to its end and

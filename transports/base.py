@@ -22,6 +22,7 @@ from smtp_proto.config import ServerConfig, TlsMode
 from smtp_proto.context import Peer
 from smtp_proto.driver import config_for
 from smtp_proto.handler import Handler
+from smtp_proto.proxy import ProxyHeaderError, octets_wanted, read_proxy_header
 from smtp_proto.replies import Reply
 from smtp_proto.session import Session
 from transports import deadlines, listen, tls
@@ -244,6 +245,26 @@ class ServerBase:
             alt_names=opts.tls_cert_san,
             names=names,
         )
+
+    def _proxy_wanted(self, data: bytes) -> int:
+        """On an implicit-TLS listener in PROXY mode, the header comes in clear before the
+        TLS hello: how many more of its octets to read (0: stop; see `octets_wanted`)."""
+        version = self.config.proxy_protocol
+        if version is None:
+            return 0
+        return octets_wanted(data, version, max_tlvs=self.config.proxy_max_tlvs)
+
+    def _proxy_whole(self, data: bytes) -> bool:
+        """Whether `data` is a whole PROXY header (else the connection closes unanswered)."""
+        version = self.config.proxy_protocol
+        try:
+            return (
+                version is not None
+                and read_proxy_header(data, version, max_tlvs=self.config.proxy_max_tlvs)
+                is not None
+            )
+        except ProxyHeaderError:
+            return False
 
     def _open_session(self, listener: listen.Listener, local: Any, remote: Any) -> Session:
         """A new session for an accepted (and, for implicit TLS, handshaken) connection

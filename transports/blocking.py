@@ -178,13 +178,35 @@ class BlockingServer(ServerBase):
         give it its `Session`; None when the handshake failed."""
         with contextlib.suppress(OSError):
             session.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        header = b""
         if session.listener.tls:
+            if self.config.proxy_protocol is not None:
+                header = self._read_proxy_header(session)
+                if not self._proxy_whole(header):
+                    log.info("no PROXY header on %s: closed", session.listener)
+                    return None
             failure = self._handshake(session)
             if failure is not None:
                 log.info("TLS handshake on %s failed: %s", session.listener, failure)
                 return None
         session.steps = self._open_session(session.listener, *session.addresses())
+        if header:  # the session reads it first, as it would in clear text
+            session.steps.feed(header)
         return session.steps
+
+    def _read_proxy_header(self, session: BlockingSession) -> bytes:
+        """The PROXY header before an implicit-TLS client's hello, and not one octet more,
+        within the handshake's time-out; what came when it ends early."""
+        data = b""
+        deadline = time.monotonic() + self.options.tls_handshake_timeout
+        with contextlib.suppress(OSError):  # a time-out, a reset: what came is all
+            while want := self._proxy_wanted(data):
+                session.sock.settimeout(max(0.001, deadline - time.monotonic()))
+                chunk = session.sock.recv(want)
+                if not chunk:
+                    break
+                data += chunk
+        return data
 
     def _handshake(self, session: BlockingSession) -> str | None:
         """Run the server side of the TLS handshake; what went wrong, or None."""

@@ -88,9 +88,6 @@ class ServerOptions:
             if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
                 raise ValueError(f"{name} must be a positive number of seconds")
         self._check_tls()
-        if self.config.proxy_protocol is not None and self.tls_implicit_ports.strip():
-            # The header comes before the TLS handshake, which these listeners start at once.
-            raise ValueError("PROXY headers are not taken on implicit-TLS listeners yet")
 
     def _check_tls(self) -> None:
         if self.tls_key_path is not None and self.tls_cert_path is None:
