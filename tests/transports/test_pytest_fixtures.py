@@ -1,12 +1,15 @@
 """The `smtp_server` fixtures users test their mail-sending code with (transports.pytest_plugin,
-registered through the pytest11 entry point), driven with smtplib."""
+registered through the pytest11 entry point), driven with smtplib and aiosmtplib."""
 
 from __future__ import annotations
 
+import asyncio
 import smtplib
 import time
 from collections.abc import Callable
+from email.message import EmailMessage
 
+import aiosmtplib
 import pytest
 
 from transports.pytest_plugin import SmtpTestServer
@@ -69,3 +72,38 @@ def test_a_size_limit_is_enforced(smtp_server_factory: Factory) -> None:
     ):
         client.sendmail("app@example.test", ["bob@example.test"], MAIL + "x" * 200)
     assert server.messages == []
+
+
+def test_aiosmtplib_sends_over_starttls_to_the_asyncio_engine(smtp_server_factory: Factory) -> None:
+    server = smtp_server_factory(
+        engine="asyncio",
+        users={"app": "s3cret"},
+        refuse={"gone@example.test": (550, "No such user")},
+        starttls=True,
+    )
+    message = EmailMessage()
+    message["From"] = "app@example.test"
+    message["To"] = "bob@example.test, gone@example.test"
+    message["Subject"] = "Welcome"
+    message.set_content("Hello Bob\n")
+
+    async def send() -> dict[str, aiosmtplib.SMTPResponse]:
+        refused, _ = await aiosmtplib.send(
+            message,
+            hostname=server.host,
+            port=server.port,
+            start_tls=True,  # STARTTLS or fail, trusting the test's certificate
+            tls_context=server.ssl_context,
+            username="app",
+            password="s3cret",
+            timeout=5,
+        )
+        return refused
+
+    refused = asyncio.run(send())
+    assert refused == {"gone@example.test": (550, "5.0.0 No such user")}
+    [mail] = server.wait_for(1)
+    assert (mail.mail_from, mail.rcpt_to) == ("app@example.test", ("bob@example.test",))
+    assert (mail.encrypted, mail.authorization_id) == (True, "app")
+    assert mail.message["Subject"] == "Welcome"
+    assert mail.message.get_content() == "Hello Bob\r\n"  # as it crossed the wire
