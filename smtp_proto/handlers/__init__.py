@@ -1,10 +1,13 @@
-"""Ready-made handlers: store messages into a Maildir, or keep them in memory."""
+"""Ready-made handlers: store messages into a Maildir, keep them in memory, or relay them."""
 
 from smtp_proto.handlers.maildir import MaildirHandler, received_header, received_protocol
+from smtp_proto.handlers.relay import RelayHandler, RelayTls
 from smtp_proto.handlers.sink import SinkHandler, StoredMessage
 
 __all__ = [
     "MaildirHandler",
+    "RelayHandler",
+    "RelayTls",
     "SinkHandler",
     "StoredMessage",
     "received_header",
