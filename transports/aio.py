@@ -7,7 +7,6 @@ counting, the session's steps) lives in the shared modules; this one only waits.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import importlib.util
 import logging
@@ -15,7 +14,6 @@ import socket
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Final, Protocol
@@ -25,13 +23,13 @@ from anyio.abc import ByteStream, TaskStatus
 from anyio.from_thread import BlockingPortal
 
 from smtp_proto import replies
-from smtp_proto.handler import Handler, HookCall, Outcome
+from smtp_proto.handler import Handler
 from smtp_proto.session import RunHook, Session
 from transports import deadlines
+from transports.aio_hooks import Workers, on_asyncio, run_hook
 from transports.aio_session import IO_ERRORS, Connection, close
 from transports.aio_stream import ProtocolStream, new_buffer
 from transports.base import Bound, ServerBase, unbind
-from transports.capacity import BUSY, Slots, SlotWaiter
 from transports.lean import LeanStream
 from transports.listen import Listener
 from transports.options import STOP_GRACE, STOP_LINGER
@@ -39,15 +37,6 @@ from transports.options import STOP_GRACE, STOP_LINGER
 log = logging.getLogger("smtp_proto.transports")
 
 BACKENDS: Final = ("asyncio", "trio")
-
-
-def _on_asyncio() -> bool:
-    """Whether this task runs on an asyncio loop (rather than trio)."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
 
 
 class _Spawner(Protocol):
@@ -62,7 +51,7 @@ class _Spawner(Protocol):
 def _session_group() -> AbstractAsyncContextManager[Any]:  # a _Spawner
     """The group the sessions run in. On trio, trio's own nursery: anyio's task group
     wraps every task in a coroutine of its own, a frame more at each of its wake-ups."""
-    if _on_asyncio():
+    if on_asyncio():
         return anyio.create_task_group()
     import trio  # here: trio is an extra
 
@@ -78,58 +67,12 @@ async def _lean_stream(conn: socket.socket, peer: Any, buffer: bytearray | None)
     return accepted(conn, peer)
 
 
-class _Workers:
-    """Runs plain hooks in the server's worker threads and wakes the waiting task when one
-    is done, by the cheapest means of the backend: a portal would start a task for each."""
-
-    def __init__(self, size: int) -> None:
-        self.pool = ThreadPoolExecutor(size, "smtp-proto-hook")
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._trio: Any = None
-        if _on_asyncio():
-            self._loop = asyncio.get_running_loop()
-        else:
-            import trio  # here: trio is an extra
-
-            self._trio = trio
-
-    async def run(self, call: HookCall) -> Outcome:
-        """`call.run()` in a worker thread; its outcome once it returned."""
-        done: list[Outcome] = []
-        wait, notify = self._signal()
-
-        def work() -> None:
-            try:
-                done.append(call.run())
-            finally:
-                notify()  # from the worker thread
-
-        self.pool.submit(work)
-        await wait()
-        return done[0] if done else Outcome(error=RuntimeError("the hook did not return"))
-
-    def _signal(self) -> tuple[Callable[[], Awaitable[object]], Callable[[], object]]:
-        """A wait for the loop's task, and what a thread calls to end it."""
-        loop = self._loop
-        if loop is not None:
-            future = loop.create_future()
-            return (lambda: future), (lambda: loop.call_soon_threadsafe(_resolve, future))
-        event = self._trio.Event()
-        token = self._trio.lowlevel.current_trio_token()
-        return event.wait, (lambda: token.run_sync_soon(event.set))
-
-
-def _resolve(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
-
-
 @dataclass
 class _Running:
     """What exists only while `serve()` runs on a loop."""
 
     portal: BlockingPortal
-    workers: _Workers
+    workers: Workers
     stop_requested: anyio.Event = field(default_factory=anyio.Event)
     poke: anyio.Event = field(default_factory=anyio.Event)  # set: the watchdog sweeps now
     served: anyio.Event = field(default_factory=anyio.Event)
@@ -271,7 +214,7 @@ class Server(ServerBase):
         try:
             async with BlockingPortal() as portal:
                 # As many threads again for disconnect hooks, which take no slot.
-                workers = _Workers(2 * self.options.max_processings)
+                workers = Workers(2 * self.options.max_processings)
                 running = self._running = _Running(portal, workers)
                 try:
                     await self._run_sessions(bound, running, task_status)
@@ -340,7 +283,7 @@ class Server(ServerBase):
         backend's `LeanStream`."""
         sock.setblocking(False)
         # asyncio: every connection of this listener reads into one buffer in turn.
-        buffer = new_buffer() if _on_asyncio() else None
+        buffer = new_buffer() if on_asyncio() else None
         while True:
             await anyio.wait_readable(sock)
             with anyio.CancelScope(shield=True):  # an accepted socket is never dropped
@@ -423,41 +366,9 @@ class Server(ServerBase):
     async def run_hook(self, steps: Session, step: RunHook) -> None:
         """Await an `async def` hook, or run a plain one in a worker thread, to its end and
         holding a processing slot when it needs one; hand its outcome to `steps`."""
-        slots = self._slots
-        if step.slot and not await self._wait_for_slot(slots):
-            steps.no_slot(replies.SHUTTING_DOWN if slots.closed else BUSY)
-            return
         running = self._running
         assert running is not None  # noqa: S101 (sessions run inside serve)
-        call = step.call
-        try:
-            # Shielded: a running hook always finishes, so an accepted message is never lost.
-            with anyio.CancelScope(shield=True):
-                if call.is_async:
-                    outcome = await call.run_async()
-                elif call.blocks:
-                    outcome = await running.workers.run(call)
-                else:  # marked @nonblocking: on the loop, no thread hand-over
-                    outcome = call.run()
-        finally:
-            if step.slot:
-                slots.leave()
-        steps.hook_done(outcome)
-
-    @staticmethod
-    async def _wait_for_slot(slots: Slots) -> bool:
-        """Take a processing slot, waiting at most `slots.wait`; whether one was given."""
-        waiter = slots.enter(lambda: SlotWaiter(anyio.Event()))
-        if waiter is None:
-            return True
-        try:
-            with anyio.move_on_after(slots.wait):
-                await waiter.turn.wait()
-        except BaseException:  # cancelled: a slot given meanwhile goes back
-            if slots.settle(waiter):
-                slots.leave()
-            raise
-        return slots.settle(waiter)
+        await run_hook(steps, step, self._slots, running.workers)
 
 
 class TrioServer(Server):
