@@ -1,7 +1,9 @@
-"""The `smtp-proto` command: `serve` stores mail into a Maildir; `check` grades a server.
+"""The `smtp-proto` command: `serve` stores mail into a Maildir or relays it upstream;
+`check` grades a server.
 
-Bad options give one line on stderr and exit status 2; a server that cannot start exits
-with 1; a stop by Ctrl-C or SIGTERM is graceful and exits with 0.
+Bad options give one line on stderr naming the option and the value, and exit status 2;
+a server that cannot start exits with 1; a stop by Ctrl-C or SIGTERM is graceful and
+exits with 0. No error prints a traceback.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ import argparse
 import importlib.metadata
 import logging
 import signal
+import socket
+import ssl
 import sys
 import threading
 from collections.abc import Iterator, Sequence
@@ -21,10 +25,14 @@ from typing import Any, Final, NoReturn
 from smtp_proto.config import AuthMode, Limits, ServerConfig, TlsMode
 from smtp_proto.context import Context
 from smtp_proto.errors import Smtpd535Error
+from smtp_proto.handler import Handler
 from smtp_proto.handlers.maildir import MaildirHandler
+from smtp_proto.handlers.relay import DEFAULT_TIMEOUT as RELAY_TIMEOUT
+from smtp_proto.handlers.relay import LMTP_PORT, RelayHandler, RelayTls
 from smtp_proto.proxy import ProxyVersion
-from transports import listen
+from transports import cli_checks, listen
 from transports.base import ServerBase
+from transports.cli_checks import CliError
 from transports.engines import ENGINES, server_class
 from transports.options import (
     IO_CMD_TIMEOUT,
@@ -61,12 +69,10 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-class ServeHandler(MaildirHandler):
-    """Stores every accepted message into a Maildir; checks AUTH against `credentials`."""
+class _Accounts(Handler):
+    """Checks AUTH against `credentials` (user: password)."""
 
-    def __init__(self, path: Path, credentials: dict[str, str], hostname: str | None) -> None:
-        super().__init__(path, hostname=hostname)
-        self.credentials = credentials
+    credentials: dict[str, str]
 
     def on_auth_event(
         self, ctx: Context, authorization_id: str, authentication_id: str, authentication: str
@@ -77,6 +83,22 @@ class ServeHandler(MaildirHandler):
         if password is None or attempt is None or not attempt.verify(password):
             raise Smtpd535Error(log=f"authentication failed for {authentication_id!r}")
         return None
+
+
+class ServeHandler(_Accounts, MaildirHandler):
+    """Stores every accepted message into a Maildir; checks AUTH against `credentials`."""
+
+    def __init__(self, path: Path, credentials: dict[str, str], hostname: str | None) -> None:
+        super().__init__(path, hostname=hostname)
+        self.credentials = credentials
+
+
+class ServeRelay(_Accounts, RelayHandler):
+    """Relays every message upstream (`RelayHandler`); checks AUTH against `credentials`."""
+
+    def __init__(self, credentials: dict[str, str], host: str, **options: Any) -> None:
+        super().__init__(host, **options)
+        self.credentials = credentials
 
 
 def _version() -> str:
@@ -93,8 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     serve = commands.add_parser(
         "serve",
-        help="receive mail into a Maildir",
-        description="Receive mail over SMTP and store every accepted message into a Maildir.",
+        help="receive mail into a Maildir, or relay it",
+        description="Receive mail over SMTP and store every accepted message into a Maildir"
+        " or relay it to an upstream server.",
     )
     commands.add_parser("check", help="grade an SMTP server against the RFCs", add_help=False)
     _serve_options(serve)
@@ -122,8 +145,12 @@ def _serve_options(p: argparse.ArgumentParser) -> None:
         metavar="CIDR,...",
         help="peers whose PROXY headers are believed (default: loopback only)",
     )
-    p.add_argument("--maildir", type=Path, default=Path("maildir"), help="default ./maildir")
-    p.add_argument("--hostname", help="this server's name in replies and Received headers")
+    p.add_argument("--maildir", type=Path, help="default ./maildir (not with --relay)")
+    p.add_argument(
+        "--hostname",
+        help="this server's name in replies and Received headers (default: the host's name)",
+    )
+    _relay_options(p)
     tls = p.add_argument_group("TLS")
     tls.add_argument("--tls", choices=tuple(TLS_MODES), default="off", help="STARTTLS")
     tls.add_argument(
@@ -197,14 +224,37 @@ def _serve_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--worker-id", type=int, default=0, help=argparse.SUPPRESS)
 
 
+def _relay_options(p: argparse.ArgumentParser) -> None:
+    relay = p.add_argument_group("relaying (instead of a Maildir)")
+    relay.add_argument(
+        "--relay",
+        metavar="HOST[:PORT]",
+        help="forward every message to this server; it is asked before each reply",
+    )
+    relay.add_argument(
+        "--relay-tls",
+        choices=tuple(mode.value for mode in RelayTls),
+        default=RelayTls.STARTTLS.value,
+        help="starttls (default; required, certificate verified), implicit or off",
+    )
+    relay.add_argument("--relay-ca", type=Path, metavar="PEM", help="trust these CAs upstream")
+    relay.add_argument("--relay-auth", metavar="USER:PASSWORD", help="log in upstream")
+    relay.add_argument("--relay-lmtp", action="store_true", help="speak LMTP upstream (port 24)")
+    relay.add_argument(
+        "--relay-timeout",
+        type=float,
+        default=RELAY_TIMEOUT,
+        metavar="SECONDS",
+        help=f"for each upstream connect and reply; default {RELAY_TIMEOUT:g}",
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     args_list = list(sys.argv[1:] if argv is None else argv)
     try:
         if args_list[:1] == ["check"]:
-            from conformance.cli import main as check_main  # imported only when used
-
-            return check_main(args_list[1:])
+            return _check(args_list[1:])
         args = build_parser().parse_args(args_list)
         server = _build_server(args)  # every option checked, even where workers serve
         count = worker_count(args.workers)
@@ -214,12 +264,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return _supervise(count, _without_workers(args_list))
     except SystemExit as exit_:  # --help, or argparse inside `check`
         return exit_.code if isinstance(exit_.code, int) else 0
-    except (UsageError, ValueError, TypeError) as err:
+    except (UsageError, CliError, ValueError, TypeError) as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)
         return 2
-    except OSError as err:  # the Maildir cannot be created
-        print(f"{PROG}: error: {err}", file=sys.stderr)
-        return 1
     with _logging(args.verbose, args.worker_id):
         try:
             return serve(server)
@@ -315,12 +362,19 @@ def _build_server(args: argparse.Namespace) -> ServerBase:
     tls_mode = TLS_MODES[args.tls]
     if args.cert is not None and tls_mode is TlsMode.FORBIDDEN and not args.tls_implicit:
         raise UsageError("--cert needs --tls optional|required or --tls-implicit")
+    if args.relay is not None and args.maildir is not None:
+        raise UsageError("--relay forwards instead of storing: drop --maildir")
+    if args.relay is None:
+        for name in ("relay_auth", "relay_ca", "relay_lmtp"):
+            if getattr(args, name):
+                raise UsageError(f"--{name.replace('_', '-')} needs --relay HOST[:PORT]")
+    hostname = args.hostname or _local_name()  # one name in greetings and Received lines
     options = ServerOptions(
         ports=ports,
         hosts=hosts,
         max_processings=args.max_processings,
         max_connections=args.max_connections,
-        config=_config(args, credentials, tls_mode),
+        config=_config(args, hostname, credentials, tls_mode),
         tls_implicit_ports=args.tls_implicit,
         tls_cert_path=args.cert,
         tls_key_path=args.key,
@@ -330,7 +384,16 @@ def _build_server(args: argparse.Namespace) -> ServerBase:
         processing_wait=args.processing_wait,
         reuse_port=args.reuse_port,
     )  # checked before the handler creates the Maildir
-    handler = ServeHandler(args.maildir, credentials, args.hostname)
+    cli_checks.engine_available(args.transport)
+    if args.cert is not None:
+        cli_checks.tls_files(args.cert, args.key)
+    handler: Handler
+    if args.relay is not None:
+        handler = _relay(args, credentials, hostname)
+    else:
+        path = args.maildir or Path("maildir")
+        cli_checks.maildir(path)
+        handler = ServeHandler(path, credentials, hostname)
     return _server_class(args.transport)(
         handler,
         options.ports,
@@ -354,12 +417,23 @@ def _server_class(transport: str) -> type[ServerBase]:
     return server_class(transport)
 
 
-def _config(args: argparse.Namespace, credentials: dict[str, str], tls: TlsMode) -> ServerConfig:
+def _local_name() -> str:
+    """This host's name as the system knows it (no DNS asked), or localhost."""
+    name = socket.gethostname()
+    usable = name and name.isascii() and name.isprintable() and " " not in name
+    return name if usable else "localhost"
+
+
+def _config(
+    args: argparse.Namespace, hostname: str, credentials: dict[str, str], tls: TlsMode
+) -> ServerConfig:
     auth = AuthMode.FORBIDDEN
     if credentials:
         auth = AuthMode.REQUIRED if args.auth_required else AuthMode.OPTIONAL
     limits = Limits() if args.max_size is None else Limits(message_size=args.max_size)
-    extra: dict[str, Any] = {"hostname": args.hostname} if args.hostname else {}
+    extra: dict[str, Any] = {"hostname": hostname}
+    if args.relay is not None:  # relayed with DATA: BDAT-only content cannot go on
+        extra["binarymime"] = False
     if args.proxy_protocol:
         extra["proxy_protocol"] = ProxyVersion(args.proxy_protocol)
     if args.proxy_trusted:
@@ -387,6 +461,81 @@ def _host_port(text: str) -> tuple[str, str]:
     if not sep or not host or not port:
         raise UsageError(f"--listen {text}: expected HOST:PORT")
     return host, port
+
+
+def _relay(args: argparse.Namespace, credentials: dict[str, str], hostname: str) -> ServeRelay:
+    """The handler for --relay and its options."""
+    if args.transport == "gevent":
+        raise UsageError("--relay waits for the upstream in its hooks: use --transport threads")
+    host, port = _relay_address(args.relay, LMTP_PORT if args.relay_lmtp else None)
+    tls = RelayTls(args.relay_tls)
+    auth = None
+    if args.relay_auth is not None:
+        user, sep, password = args.relay_auth.partition(":")
+        if not sep or not user or not password:
+            raise UsageError(f"--relay-auth {user}:...: expected USER:PASSWORD")
+        if tls is RelayTls.OFF:
+            raise UsageError("--relay-auth needs --relay-tls starttls or implicit")
+        auth = (user, password)
+    context = None
+    if args.relay_ca is not None:
+        try:
+            context = ssl.create_default_context(cafile=args.relay_ca)
+        except ssl.SSLError as err:
+            raise UsageError(
+                f"--relay-ca {args.relay_ca}: no CA certificate ({err.reason})"
+            ) from err
+        except OSError as err:
+            raise UsageError(f"--relay-ca {args.relay_ca}: {err.strerror or err}") from err
+    return ServeRelay(
+        credentials,
+        host,
+        port=port,
+        tls=tls,
+        ssl_context=context,
+        auth=auth,
+        lmtp=args.relay_lmtp,
+        timeout=args.relay_timeout,
+        hostname=hostname,
+    )
+
+
+def _relay_address(text: str, default_port: int | None) -> tuple[str, int | None]:
+    """HOST, HOST:PORT or [IPv6]:PORT (a path for an LMTP Unix socket)."""
+    if text.startswith("/"):
+        return text, None
+    host, sep, port = text.rpartition(":")
+    if not sep or (":" in host and not host.startswith("[")):
+        host, port = text, ""  # no port, or a bare IPv6 address
+    host = host.removeprefix("[").removesuffix("]")
+    if not host:
+        raise UsageError(f"--relay {text}: expected HOST[:PORT]")
+    if not port:
+        return host, default_port
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise UsageError(f"--relay {text}: bad port {port!r}, expected 1..65535")
+    return host, int(port)
+
+
+def _check(argv: list[str]) -> int:
+    """`smtp-proto check`: a peer that is no SMTP server is told apart before the run."""
+    from conformance.cli import build_parser as check_parser  # imported only when used
+    from conformance.cli import main as check_main
+    from conformance.target import parse_hostport
+
+    args = check_parser().parse_args(argv)
+    if args.address is not None and not args.list and args.proxy is None:
+        try:
+            host, port = parse_hostport(args.address)
+        except ValueError:
+            return check_main(argv)  # it reports the bad address itself
+        why = cli_checks.smtp_greeting(
+            host, port, timeout=args.timeout, implicit_tls=args.tls_implicit
+        )
+        if why is not None:
+            print(f"cannot grade {args.address}: {why}", file=sys.stderr)
+            return 1
+    return check_main(argv)
 
 
 def _credentials(pairs: Sequence[str], path: Path | None) -> dict[str, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.server
 import importlib.metadata
 import mailbox
 import os
@@ -12,14 +13,19 @@ import socket
 import ssl
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 
 from tests.transports.transport_support import TIMEOUT, free_port
+from transports import tls
 from transports.cli import main
+from transports.pytest_plugin import SmtpTestServer
 
 BODY = b"Subject: via serve\r\nFrom: a@example.test\r\n\r\nstored\r\n"
 LISTENING = re.compile(r"listening on (\S+):(\d+)( \(tls\))?$")
@@ -299,3 +305,194 @@ def test_help_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
 def test_check_runs_the_conformance_command(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", "--list"]) == 0
     assert capsys.readouterr().out.strip()
+
+
+@pytest.fixture
+def pem_files(tmp_path: Path) -> Path:
+    """cert.pem with key.pem, other.pem (another certificate), locked.pem (key.pem encrypted)
+    and both.pem (certificate and key in one file), in a folder of their own."""
+    folder = tmp_path / "pem"
+    folder.mkdir()
+    cert, key = tls.generate_certificate("localhost", ["localhost"])
+    other, _ = tls.generate_certificate("localhost", ["localhost"])
+    loaded = serialization.load_pem_private_key(key, password=None)
+    locked = loaded.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(b"secret"),
+    )
+    files = {"cert": cert, "key": key, "other": other, "locked": locked, "both": cert + key}
+    for name, data in files.items():
+        (folder / f"{name}.pem").write_bytes(data)
+    (folder / "plain.txt").write_text("not a certificate\n")
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--cert", "missing.pem"], "--cert {pem}/missing.pem: No such file or directory"),
+        (["--cert", "plain.txt"], "--cert {pem}/plain.txt: no PEM certificate in it"),
+        (
+            ["--cert", "cert.pem"],
+            "--cert {pem}/cert.pem: no private key in it; name one with --key",
+        ),
+        (["--cert", "cert.pem", "--key", "gone.pem"], "--key {pem}/gone.pem: No such file"),
+        (["--cert", "cert.pem", "--key", "other.pem"], "--key {pem}/other.pem: no PEM private key"),
+        (
+            ["--cert", "other.pem", "--key", "key.pem"],
+            "--cert {pem}/other.pem and --key {pem}/key.pem: the key does not belong to the cert",
+        ),
+        (
+            ["--cert", "cert.pem", "--key", "locked.pem"],
+            "the key is encrypted; give an unencrypted",
+        ),
+        (
+            ["--maildir", "plain.txt"],
+            "--maildir {pem}/plain.txt: {pem}/plain.txt is not a directory",
+        ),
+        (
+            ["--relay", "mx.example.test:0"],
+            "--relay mx.example.test:0: bad port '0', expected 1..65535",
+        ),
+        (["--relay", ":25"], "--relay :25: expected HOST[:PORT]"),
+        (["--relay-auth", "u:p"], "--relay-auth needs --relay HOST[:PORT]"),
+        (["--relay", "mx", "--relay-auth", "u"], "--relay-auth u:...: expected USER:PASSWORD"),
+        (
+            ["--relay", "mx", "--relay-auth", "u:p", "--relay-tls", "off"],
+            "--relay-auth needs --relay-tls",
+        ),
+        (
+            ["--relay", "mx", "--relay-ca", "plain.txt"],
+            "--relay-ca {pem}/plain.txt: no CA certificate",
+        ),
+        (
+            ["--relay", "mx", "--maildir", "m"],
+            "--relay forwards instead of storing: drop --maildir",
+        ),
+        (["--relay", "mx", "--transport", "gevent"], "use --transport threads"),
+        (["--relay", "mx", "--relay-lmtp", "--relay-tls", "implicit"], "not implicit TLS"),
+    ],
+)
+def test_errors_name_the_file_or_value(
+    options: list[str],
+    message: str,
+    pem_files: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(pem_files)
+    tls_on = ["--tls", "optional"] if "--cert" in options else []
+    paths = [str(pem_files / o) if o.endswith((".pem", ".txt")) else o for o in options]
+    assert main(["serve", "--port", "0", *tls_on, *paths]) == 2
+    out, err = capsys.readouterr()
+    assert (out, err.count("\n")) == ("", 1)
+    assert message.format(pem=pem_files) in err
+    assert not (pem_files / "maildir").exists()
+
+
+@pytest.mark.parametrize(("engine", "module"), [("trio", "trio"), ("gevent", "gevent")])
+def test_a_missing_engine_names_the_extra_to_install(
+    engine: str,
+    module: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setitem(sys.modules, module, None)  # import fails as if not installed
+    monkeypatch.delitem(sys.modules, "transports.green", raising=False)
+    assert main(["serve", "--port", "0", "--transport", engine]) == 2
+    assert capsys.readouterr().err == (
+        f"smtp-proto: error: --transport {engine} needs {module}, which is not installed:"
+        f" pip install 'smtp-proto[{engine}]'\n"
+    )
+
+
+class _Silent(http.server.BaseHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@contextmanager
+def http_server() -> Iterator[int]:
+    """A web server on 127.0.0.1 that waits for a request, as they do; yields its port."""
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Silent) as web:
+        thread = threading.Thread(target=web.serve_forever)
+        thread.start()
+        try:
+            yield web.server_address[1]
+        finally:
+            web.shutdown()
+            thread.join()
+
+
+@contextmanager
+def blurting_server(line: bytes) -> Iterator[int]:
+    """Sends `line` to each client at once and hangs up; yields its port."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+
+        def answer() -> None:
+            conn, _ = listener.accept()
+            with conn:
+                conn.sendall(line)
+
+        thread = threading.Thread(target=answer)
+        thread.start()
+        try:
+            yield listener.getsockname()[1]
+        finally:
+            thread.join()
+
+
+@pytest.mark.parametrize(
+    ("peer", "said"),
+    [
+        (http_server, "'<!DOCTYPE HTML>'"),
+        (
+            lambda: blurting_server(b"HTTP/1.1 400 Bad Request\r\n\r\n"),
+            "'HTTP/1.1 400 Bad Request'",
+        ),
+    ],
+)
+def test_check_tells_a_web_server_from_an_smtp_server(
+    peer: Callable[[], AbstractContextManager[int]], said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    started = time.monotonic()
+    with peer() as port:
+        assert main(["check", f"127.0.0.1:{port}"]) == 1
+    assert time.monotonic() - started < 5  # not the 10 s of a reply time-out
+    assert capsys.readouterr().err == (
+        f"cannot grade 127.0.0.1:{port}: no SMTP greeting (the peer said {said})\n"
+    )
+
+
+def test_serve_greets_and_stamps_received_with_one_name(tmp_path: Path) -> None:
+    maildir = tmp_path / "mail"
+    with serve("--maildir", str(maildir)) as server:
+        with smtplib.SMTP(timeout=TIMEOUT) as client:
+            code, greeting = client.connect(*server.address())
+            client.sendmail("a@example.test", ["b@example.test"], BODY)
+        server.read_until("accepted")
+        assert server.stop() == 0
+    name = greeting.split()[0].decode()
+    assert (code, name) == (220, socket.gethostname())
+    [message] = stored(maildir)
+    assert f"by {name} (smtp-proto)" in " ".join(message["Received"].split())
+
+
+def test_serve_relays_to_an_upstream(smtp_server_factory: Callable[..., SmtpTestServer]) -> None:
+    upstream = smtp_server_factory(refuse={"gone@example.test": (550, "No such user")})
+    relay = ["--relay", f"127.0.0.1:{upstream.port}", "--relay-tls", "off"]
+    with serve(*relay, "--hostname", "relay.example.test") as server:
+        with smtplib.SMTP(*server.address(), timeout=TIMEOUT) as client:
+            assert "binarymime" not in client.ehlo()[1].decode().lower()
+            refused = client.sendmail(
+                "a@example.test", ["b@example.test", "gone@example.test"], BODY
+            )
+        server.read_until("accepted")
+        assert server.stop() == 0
+    assert refused == {"gone@example.test": (550, b"5.0.0 No such user")}
+    [mail] = upstream.wait_for(1)
+    assert (mail.rcpt_to, mail.helo) == (("b@example.test",), "relay.example.test")
+    assert "by relay.example.test (smtp-proto)" in " ".join(mail.message["Received"].split())
