@@ -7,6 +7,7 @@ do not, so two versions of an engine can be told apart by a few per cent. The se
 imports out. Only user-space instructions count (no system calls, no kernel).
 
 Run: python -m bench.instructions [--engines asyncio,gevent] [--mode one|many] [--messages N]
+                                  [--hook none|plain|nonblocking|async]
      python -m bench.instructions --protocol [--mode one|many]   (core, session, pump alone)
 Needs valgrind and smtp-source (Debian: valgrind, postfix). Slow: a minute or two an engine.
 """
@@ -56,7 +57,7 @@ def protocol(messages: int, per_session: int) -> int:
     return _callgrind(argv, lambda proc: None)
 
 
-def count(engine: str, load: Load, exe: str) -> int:
+def count(engine: str, load: Load, exe: str, hook: str = "none") -> int:
     """User-space instructions of one server process that serves `load`, start to stop."""
 
     def feed(proc: subprocess.Popen[bytes]) -> None:
@@ -66,13 +67,13 @@ def count(engine: str, load: Load, exe: str) -> int:
         run_smtp_source(exe, port, load, Message.of_size(2000))
         proc.stdin.close()  # the server stops at the end of its input
 
-    return _callgrind(["-m", "bench.transport", "--serve", engine], feed)
+    return _callgrind(["-m", "bench.transport", "--serve", engine, "--serve-hook", hook], feed)
 
 
-def per_message(engine: str, messages: int, many: bool, exe: str) -> float:
+def per_message(engine: str, messages: int, many: bool, exe: str, hook: str = "none") -> float:
     """Instructions per message, start-up left out."""
-    small = count(engine, Load(_SESSIONS, messages, many), exe)
-    large = count(engine, Load(_SESSIONS, 3 * messages, many), exe)
+    small = count(engine, Load(_SESSIONS, messages, many), exe, hook)
+    large = count(engine, Load(_SESSIONS, 3 * messages, many), exe, hook)
     return (large - small) / (2 * messages)
 
 
@@ -84,6 +85,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--engines", default="asyncio", help="comma-separated")
     p.add_argument("--mode", choices=("one", "many"), default="many", help="messages per session")
     p.add_argument("--messages", type=int, default=200, help="N (the second run sends 3N)")
+    p.add_argument("--hook", choices=servers.HOOKS, default="none", help="our engines' hook")
     p.add_argument(
         "--protocol", action="store_true", help="the protocol alone (bench.inprocess), no sockets"
     )
@@ -106,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         if reason := servers.missing(engine):
             print(f"{engine}: skipped ({reason})")
             continue
-        instructions = per_message(engine, args.messages, args.mode == "many", exe)
+        instructions = per_message(engine, args.messages, args.mode == "many", exe, args.hook)
         print(f"{engine}: {instructions:,.0f} instructions per message")
 
 

@@ -213,13 +213,12 @@ class Server(ServerBase):
         self._loop_thread = threading.get_ident()
         try:
             async with BlockingPortal() as portal:
-                # As many threads again for disconnect hooks, which take no slot.
-                workers = Workers(2 * self.options.max_processings)
+                workers = Workers()
                 running = self._running = _Running(portal, workers)
                 try:
                     await self._run_sessions(bound, running, task_status)
                 finally:
-                    workers.pool.shutdown()  # idle by now: every hook has returned
+                    workers.close()  # idle by now: every hook has returned
                     running.served.set()
         finally:
             for _, sock in bound:
