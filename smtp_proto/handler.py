@@ -101,11 +101,12 @@ class Handler:
         """Every log line of a session: `level` is a `logging` level, `err` the exception.
 
         The default writes to the `smtp_proto` logger with `[session_id]` in front and
-        `record.session_id` set; a traceback is added when `err` is not an `SmtpError`.
+        `record.session_id`, `record.client`, `record.user` and `record.tls` set (see
+        `smtp_proto.logs`); a traceback is added when `err` is not an `SmtpError`.
         Never receives AUTH secrets.
         """
         exc_info = err if err is not None and not isinstance(err, SmtpError) else None
-        SessionLogger(ctx.server.session_id).log(level, message, exc_info=exc_info)
+        SessionLogger(ctx.server.session_id, ctx=ctx).log(level, message, exc_info=exc_info)
 
     def on_connect_event(self, ctx: Context) -> MaybeAwaitable[None]:
         """A client connected, before the greeting.

@@ -29,6 +29,7 @@ from smtp_proto.handler import Handler
 from smtp_proto.handlers.maildir import MaildirHandler
 from smtp_proto.handlers.relay import DEFAULT_TIMEOUT as RELAY_TIMEOUT
 from smtp_proto.handlers.relay import LMTP_PORT, RelayHandler, RelayTls
+from smtp_proto.logs import SessionFormatter
 from smtp_proto.proxy import ProxyVersion
 from transports import cli_checks, listen
 from transports.base import ServerBase
@@ -341,7 +342,7 @@ def _logging(verbose: bool, worker: int) -> Iterator[None]:
     logger = logging.getLogger("smtp_proto")
     handler = logging.StreamHandler(sys.stderr)
     named = LOG_FORMAT.replace("%(message)s", f"worker {worker} %(message)s")
-    handler.setFormatter(logging.Formatter(named if worker else LOG_FORMAT))
+    handler.setFormatter(SessionFormatter(named if worker else LOG_FORMAT))
     old_level = logger.level
     logger.setLevel(logging.DEBUG if verbose else logging.INFO)
     logger.addHandler(handler)

@@ -211,8 +211,12 @@ def test_serve_with_starttls_implicit_tls_and_auth(tmp_path: Path) -> None:
                 client.login("bob", "wrong")
             client.login("bob", "hunter2")
             client.sendmail("bob@example.test", ["b@example.test"], BODY)
-        server.read_until("from=<bob@example.test>")
+        accepted = server.read_until("from=<bob@example.test>")
         assert server.stop() == 0
+    assert accepted.endswith(" client=[127.0.0.1] user=bob tls=yes\n")
+    refused = [line for line in server.log if " refused: 535 " in line]  # one per mechanism
+    assert refused  # visible without -v, with who and how
+    assert all(line.endswith("for 'bob') client=[127.0.0.1] tls=yes") for line in refused)
     protocols = [re.search(r" with (\S+) ", m["Received"]) for m in stored(maildir)]
     assert [found.group(1) for found in protocols if found] == ["ESMTPSA", "ESMTPSA"]
     assert not any("hunter2" in line or "s3:cr3t" in line for line in server.log)

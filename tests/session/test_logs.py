@@ -1,0 +1,87 @@
+"""Log records of a session carry its facts (client, AUTH user, TLS), and `SessionFormatter`
+writes them after every line at INFO and above: a refusal or an accepted message says who
+sent it, as whom, and whether encrypted, without -v."""
+
+from __future__ import annotations
+
+import base64
+import logging
+
+import pytest
+
+from smtp_proto.config import AuthMode, ServerConfig
+from smtp_proto.context import Context
+from smtp_proto.errors import Smtpd550Error
+from smtp_proto.handler import Handler
+from smtp_proto.logs import SessionFormatter
+from tests.session.session_support import make_session, pump
+
+CONFIG = ServerConfig(hostname="mx.example.test", auth_mode=AuthMode.OPTIONAL)
+LOGIN = b"AUTH PLAIN " + base64.b64encode(b"\0alice\0pw") + b"\r\n"
+FORMATTER = SessionFormatter("%(levelname)s %(message)s")
+
+
+class Gateway(Handler):
+    """Accepts alice's password; refuses recipients at elsewhere.example."""
+
+    def on_auth_event(
+        self, ctx: Context, authorization_id: str, authentication_id: str, authentication: str
+    ) -> None:
+        return None
+
+    def on_rcpt_to_event(self, ctx: Context, rcpt_to: str) -> None:
+        if rcpt_to.endswith("@elsewhere.example"):
+            raise Smtpd550Error("Relaying denied", enhanced=(5, 7, 1))
+
+
+def info_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [FORMATTER.format(r) for r in caplog.records if r.levelno >= logging.INFO]
+
+
+def test_refusals_and_accepted_messages_name_client_user_and_tls(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="smtp_proto")
+    transaction = (
+        b"MAIL FROM:<a@example.test>\r\nRCPT TO:<b@elsewhere.example>\r\n"
+        b"RCPT TO:<c@example.test>\r\nDATA\r\nhi\r\n.\r\n"
+    )
+    pump(make_session(Gateway(), CONFIG, encrypted=True), b"EHLO c.example\r\n", LOGIN, transaction)
+    pump(make_session(Gateway(), CONFIG, session_id="S2"), b"EHLO c.example\r\n", transaction)
+    assert info_lines(caplog) == [
+        "INFO [S1] RCPT TO <b@elsewhere.example> refused: 550 5.7.1 Relaying denied"
+        " client=client.example.test[127.0.0.2] user=alice tls=yes",
+        "INFO [S1] accepted S1.1 from=<a@example.test> to=<c@example.test> size=4"
+        " client=client.example.test[127.0.0.2] user=alice tls=yes",
+        "INFO [S2] RCPT TO <b@elsewhere.example> refused: 550 5.7.1 Relaying denied"
+        " client=client.example.test[127.0.0.2] tls=no",
+        "INFO [S2] accepted S2.1 from=<a@example.test> to=<c@example.test> size=4"
+        " client=client.example.test[127.0.0.2] tls=no",
+    ]
+    refusal = caplog.records[0]
+    facts = (refusal.client, refusal.user, refusal.tls)  # type: ignore[attr-defined]
+    assert facts == ("client.example.test[127.0.0.2]", "alice", True)
+
+
+def test_a_client_without_a_name_is_its_address_in_brackets(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="smtp_proto")
+    session = make_session(Gateway(), CONFIG)
+    session.ctx.server.remote_ip = session.ctx.server.remote_host = "192.0.2.7"  # no PTR name
+    session.log(logging.WARNING, "something odd")
+    assert info_lines(caplog) == ["WARNING [S1] something odd client=[192.0.2.7] tls=no"]
+
+
+def test_debug_lines_and_lines_without_a_session_are_left_alone(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="smtp_proto")
+    pump(make_session(Gateway(), CONFIG), b"EHLO c.example\r\n")
+    logging.getLogger("smtp_proto.transports").info("listening on 127.0.0.1:25")
+    *debug, listening = caplog.records
+    assert [FORMATTER.format(r) for r in debug] == [
+        "DEBUG [S1] connection from client.example.test [127.0.0.2]:40000 to [127.0.0.1]:2525",
+        "DEBUG [S1] EHLO c.example accepted",
+    ]
+    assert FORMATTER.format(listening) == "INFO listening on 127.0.0.1:25"
