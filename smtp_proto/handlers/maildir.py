@@ -13,6 +13,7 @@ import errno
 import itertools
 import logging
 import os
+import re
 import time
 from pathlib import Path
 from typing import Final
@@ -23,6 +24,8 @@ from smtp_proto.handler import Handler, MaybeAwaitable
 
 # Message content goes to the file in slices of about this size, never copied whole.
 _SLICE: Final = 1024 * 1024
+# The first word of a greeting when it names a host: a domain or an address literal.
+_HOST_WORD: Final = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\[[!-Z^-~]+\]")
 # errno values that say the file system is full: 452 4.3.1, the client may retry later.
 _FULL: Final = frozenset({errno.ENOSPC, errno.EDQUOT})
 # A clash of tmp/ names (another process on the same clock and pid) is retried this often.
@@ -36,6 +39,13 @@ def _clean(text: str) -> str:
 
 def _address_literal(ip: str) -> str:
     return f"[IPv6:{ip}]" if ":" in ip else f"[{ip}]"  # RFC 5321 4.1.3
+
+
+def local_name(ctx: Context) -> str:
+    """This server's name as its greeting gave it (the word after 220, RFC 5321 4.3.1),
+    so a Received header says what the client was told; else the local address."""
+    first = ctx.server.local_response.split(" ", 1)[0]
+    return first if _HOST_WORD.fullmatch(first) else ctx.server.local_host
 
 
 def received_protocol(ctx: Context) -> str:
@@ -78,8 +88,8 @@ def received_header(ctx: Context, *, hostname: str) -> bytes:
 class MaildirHandler(Handler):
     """Stores every accepted message into the Maildir at `path` before the 250 goes out.
 
-    `hostname` names this server in the Received header (default: the local host the
-    transport reports). Lines end in LF in the files, as Maildir readers expect, except
+    `hostname` names this server in the Received header (default: the name its greeting
+    gave, see `local_name`). Lines end in LF in the files, as Maildir readers expect, except
     for BODY=BINARYMIME content, which is kept byte for byte. A full file system or quota
     answers 452 4.3.1, any other OSError 451 4.3.0; either way no file is left behind.
     Thread-safe.
@@ -105,7 +115,7 @@ class MaildirHandler(Handler):
 
         Raises `Smtpd452Error` when the file system is full, OSError on other failures.
         """
-        hostname = self.hostname or ctx.server.local_host
+        hostname = self.hostname or local_name(ctx)
         header = received_header(ctx, hostname=hostname)
         binary = ctx.envelope.encoding_body == "binarymime"
         try:

@@ -42,7 +42,7 @@ from typing import Final
 from smtp_proto.context import Context
 from smtp_proto.errors import SmtpError
 from smtp_proto.handler import Handler, MaybeAwaitable
-from smtp_proto.handlers.maildir import received_header
+from smtp_proto.handlers.maildir import local_name, received_header
 from smtp_proto.params import Body
 
 DEFAULT_TIMEOUT: Final = 60.0
@@ -142,7 +142,7 @@ class RelayHandler(Handler):
     replaces the default verifying one (to trust a private CA, say). `auth`: (user,
     password) to log in upstream. `lmtp`: speak LMTP (port 24 by default; a `host` that
     is a path is a Unix socket). `hostname` names this server in EHLO and in the Received
-    header it adds (default: the local address the client connected to).
+    header it adds (default: the name its greeting gave, see `local_name`).
     """
 
     def __init__(
@@ -210,7 +210,7 @@ class RelayHandler(Handler):
     def on_message_data_event(self, ctx: Context) -> MaybeAwaitable[None]:
         """Send the message with a Received header; answer with what the upstream said."""
         upstream = self._open_transaction(ctx)
-        hostname = self.hostname or ctx.server.local_host
+        hostname = self.hostname or local_name(ctx)
         content = received_header(ctx, hostname=hostname) + bytes(ctx.message.data)
         results = self._data(ctx, upstream, content)
         if ctx.server.helo_verb == "LHLO":  # an LMTP client hears each recipient's own
@@ -288,7 +288,7 @@ class RelayHandler(Handler):
         """A new connection, greeted, encrypted and logged in as configured."""
         self._close(ctx)
         try:
-            smtp = self._open(_helo_name(self.hostname or ctx.server.local_host))
+            smtp = self._open(_helo_name(self.hostname or local_name(ctx)))
         except smtplib.SMTPConnectError as err:  # it refuses us, not this message
             said = f"{err.smtp_code} {_reply_text(err.smtp_error)}"
             raise _failed_setup(

@@ -1,19 +1,24 @@
 """Log records of a session carry its facts (client, AUTH user, TLS), and `SessionFormatter`
 writes them after every line at INFO and above: a refusal or an accepted message says who
-sent it, as whom, and whether encrypted, without -v."""
+sent it, as whom, and whether encrypted, without -v. The Received header names the server
+as its greeting did."""
 
 from __future__ import annotations
 
 import base64
 import logging
+import mailbox
+from pathlib import Path
 
 import pytest
 
 from smtp_proto.config import AuthMode, ServerConfig
-from smtp_proto.context import Context
+from smtp_proto.context import Context, Peer
 from smtp_proto.errors import Smtpd550Error
 from smtp_proto.handler import Handler
+from smtp_proto.handlers import MaildirHandler
 from smtp_proto.logs import SessionFormatter
+from smtp_proto.session import Session
 from tests.session.session_support import make_session, pump
 
 CONFIG = ServerConfig(hostname="mx.example.test", auth_mode=AuthMode.OPTIONAL)
@@ -85,3 +90,48 @@ def test_debug_lines_and_lines_without_a_session_are_left_alone(
         "DEBUG [S1] EHLO c.example accepted",
     ]
     assert FORMATTER.format(listening) == "INFO listening on 127.0.0.1:25"
+
+
+class Greeter(MaildirHandler):
+    """A Maildir whose greeting a test may replace."""
+
+    def __init__(self, path: Path, greeting: str | None) -> None:
+        super().__init__(path)
+        self.greeting = greeting
+
+    def on_connect_event(self, ctx: Context) -> None:
+        if self.greeting is not None:
+            ctx.server.local_response = self.greeting
+
+
+@pytest.mark.parametrize(
+    ("greeting", "name"),
+    [
+        (None, "mx.example.test"),  # the config's hostname, as in the 220
+        ("relay.example.test ESMTP welcome", "relay.example.test"),  # a hook's own greeting
+        ("[192.0.2.1] ESMTP", "[192.0.2.1]"),
+        ("Welcome, friend", "127.0.0.1"),  # no name in it: the address connected to
+    ],
+)
+def test_received_names_the_server_as_its_greeting_did(
+    tmp_path: Path, greeting: str | None, name: str
+) -> None:
+    handler = Greeter(tmp_path / "md", greeting)
+    peer = Peer("127.0.0.1", 25, "127.0.0.1", "192.0.2.7", 40000, "192.0.2.7")
+    session = Session(
+        handler,
+        ServerConfig(hostname="mx.example.test"),
+        peer=peer,
+        session_id="S1",
+        clock=lambda: 0.0,
+        cmd_timeout=300.0,
+        data_timeout=600.0,
+    )
+    out = pump(
+        session, b"HELO c\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<c@d.test>\r\nDATA\r\nx\r\n.\r\n"
+    )
+    assert out.startswith(
+        f"220 {greeting or 'mx.example.test ESMTP smtp-proto ready'}\r\n".encode()
+    )
+    [message] = mailbox.Maildir(tmp_path / "md", create=False)
+    assert f"by {name} (smtp-proto)" in " ".join(message["Received"].split())

@@ -117,11 +117,11 @@ def test_maildir_handler_fills_an_existing_empty_folder(tmp_path: Path) -> None:
     assert mailbox.Maildir(path, create=False).get_bytes(key).endswith(b"body line\n")
 
 
-def test_maildir_handler_defaults_to_the_local_host_name(tmp_path: Path) -> None:
+def test_maildir_handler_defaults_to_the_name_its_greeting_gave(tmp_path: Path) -> None:
     handler = MaildirHandler(tmp_path / "md")
-    handler.on_message_data_event(filled_ctx())
+    handler.on_message_data_event(filled_ctx())  # greeted "mx ready" from mx.example.test
     (raw,) = (handler.path / "new").iterdir()
-    assert b"\tby mx.example.test (smtp-proto)" in raw.read_bytes()
+    assert b"\tby mx (smtp-proto)" in raw.read_bytes()
 
 
 def test_maildir_handler_keeps_binarymime_bytes(tmp_path: Path) -> None:
