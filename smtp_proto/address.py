@@ -35,7 +35,7 @@ _IPV4: Final = re.compile(r"[0-9]{1,3}(?:\.[0-9]{1,3}){3}")
 _GENERAL_LITERAL: Final = re.compile(
     r"[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?:[\x21-\x5a\x5e-\x7e]+"
 )
-_SURROGATE: Final = re.compile("[\ud800-\udfff]")
+_SURROGATE: Final = re.compile(r"[\ud800-\udfff]")  # escapes read by re, not in the source
 # The common case in one match: an ASCII dot-string, "@", LDH labels of at most 63
 # octets. Whatever it takes the full checks take too; the rest goes to them.
 _ASCII_ATEXT: Final = r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]"
