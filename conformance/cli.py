@@ -1,7 +1,7 @@
 """Command line: `python -m conformance HOST:PORT` grades a server and prints the report.
 
-Exit status: 0 when no check failed, 1 when one did (or the server cannot be reached),
-2 for a usage error.
+Exit status: 1 when a check at a level `--fail-on` counts failed (default: any MUST check, or
+a health check), or the server cannot be reached; 2 for a usage error; else 0.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from conformance.client import ConnectionClosed as ClosedEarly
 from conformance.client import NoReply
 from conformance.junit import to_junit
 from conformance.registry import Check, select
-from conformance.report import TextReport, to_json
+from conformance.report import FAIL_ON, TextReport, failed, to_json
 from conformance.runner import discover, run_checks
 from conformance.target import Target, parse_hostport
-from conformance.verdict import CheckFailed, Verdict
+from conformance.verdict import CheckFailed
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,6 +53,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--slow", action="store_true", help="include the slow idle time-out group")
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     p.add_argument("--junit", metavar="FILE", help="also write the results as JUnit XML")
+    p.add_argument(
+        "--fail-on",
+        choices=tuple(FAIL_ON),
+        default="must",
+        help="which failures make the exit status 1: must (default), should (MUST or SHOULD), "
+        "hardening (those or hardening), any (MAY too)",
+    )
     p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for a reply")
     p.add_argument(
         "--quiet-timeout",
@@ -72,9 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def list_checks(checks: Sequence[Check]) -> None:
-    """Print one line per check: id, RFC section, title."""
+    """Print one line per check: id, level, RFC section, title."""
     for c in checks:
-        print(f"{c.id:<40} {c.rfc:<26} {c.title}")
+        print(f"{c.id:<40} {c.level.value:<9} {c.rfc:<26} {c.title}")
 
 
 def target_from(args: argparse.Namespace, host: str, port: int) -> Target:
@@ -132,4 +139,4 @@ def main(argv: list[str] | None = None) -> int:
         Path(args.json).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     if args.junit:
         Path(args.junit).write_bytes(to_junit(args.address, results))
-    return 1 if any(r.verdict is Verdict.FAIL for r in results) else 0
+    return 1 if failed(results, FAIL_ON[args.fail_on]) else 0

@@ -1,6 +1,6 @@
 """The results as JUnit XML, the report CI systems read: a test suite per group, a test case
-per check (health checks included), the RFC section and title as properties, a failure with
-its reason and exchange, a skip with its reason."""
+per check (health checks included), the level, RFC section, rule and title as properties, a
+failure with its reason and exchange, a skip with its reason."""
 
 from __future__ import annotations
 
@@ -22,10 +22,17 @@ def to_junit(target: str, results: Sequence[CheckResult]) -> bytes:
             suite, "testcase", classname=f"conformance.{result.group}", name=result.id
         )
         properties = ET.SubElement(case, "properties")
-        for name, value in (("rfc", result.rfc), ("title", result.title)):
+        for name, value in (
+            ("level", result.level.value),
+            ("rfc", result.rfc),
+            ("rule", result.rule),
+            ("title", result.title),
+        ):
             ET.SubElement(properties, "property", name=name, value=value)
         if result.verdict is Verdict.FAIL:
-            failure = ET.SubElement(case, "failure", message=result.reason, type="nonconformance")
+            failure = ET.SubElement(
+                case, "failure", message=result.reason, type=f"{result.level.value} nonconformance"
+            )
             failure.text = "\n".join(result.transcript)
         elif result.verdict is Verdict.SKIP:
             ET.SubElement(case, "skipped", message=result.reason)

@@ -1,7 +1,8 @@
 """Check registration and selection: each check module declares one `Group` of checks.
 
 A check is a function of a `Probe` that returns on pass and raises `CheckFailed` or
-`CheckSkipped`; ids are "<group>.<name>".
+`CheckSkipped`; ids are "<group>.<name>". Each one carries the `Level` of what it tests and
+`rule`, the requirement in one line of our own words, so a report can weigh its failures.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from conformance.probe import Probe, expect
+from conformance.verdict import Level
 
 CheckFn = Callable[[Probe], None]
 Step = tuple[str | bytes, tuple[int, ...]]
@@ -18,13 +20,16 @@ _STARTS = ("greeted", "ready", "mail", "rcpt")
 
 @dataclass(frozen=True, slots=True)
 class Check:
-    """One registered check: id, group, RFC section cited, title, function, needed keywords."""
+    """One registered check: id, group, RFC section cited, title (what is sent and expected),
+    function, level and rule (the requirement tested), needed keywords."""
 
     id: str
     group: str
     rfc: str
     title: str
     run: CheckFn
+    level: Level
+    rule: str
     needs: tuple[str, ...] = ()
 
 
@@ -38,12 +43,20 @@ class Group:
         self.checks: list[Check] = []
 
     def check(
-        self, name: str, rfc: str, title: str, *, needs: Sequence[str] = ()
+        self,
+        name: str,
+        rfc: str,
+        title: str,
+        *,
+        level: Level,
+        rule: str,
+        needs: Sequence[str] = (),
     ) -> Callable[[CheckFn], CheckFn]:
         """Decorator registering `fn` as check "<group>.<name>"."""
 
         def register(fn: CheckFn) -> CheckFn:
-            self.add(Check(f"{self.name}.{name}", self.name, rfc, title, fn, tuple(needs)))
+            check_id = f"{self.name}.{name}"
+            self.add(Check(check_id, self.name, rfc, title, fn, level, rule, tuple(needs)))
             return fn
 
         return register
@@ -52,6 +65,8 @@ class Group:
         """Register a check; a duplicate id is a bug in the suite."""
         if any(c.id == check.id for c in self.checks):
             raise ValueError(f"duplicate check id {check.id}")
+        if not check.rule:
+            raise ValueError(f"{check.id} states no rule")
         self.checks.append(check)
 
     def script(
@@ -61,6 +76,8 @@ class Group:
         title: str,
         start: str,
         *steps: Step,
+        level: Level,
+        rule: str,
         needs: Sequence[str] = (),
         params: str = "",
     ) -> None:
@@ -82,7 +99,8 @@ class Group:
             for line, codes in steps:
                 expect(client.command(line), *codes, what=_show(line))
 
-        self.add(Check(f"{self.name}.{name}", self.name, rfc, title, run, tuple(needs)))
+        check_id = f"{self.name}.{name}"
+        self.add(Check(check_id, self.name, rfc, title, run, level, rule, tuple(needs)))
 
 
 def _show(line: str | bytes) -> str:

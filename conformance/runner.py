@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from conformance.probe import Capabilities, Probe, expect
 from conformance.registry import Check
 from conformance.target import Target
-from conformance.verdict import CheckFailed, CheckResult, CheckSkipped, Verdict
+from conformance.verdict import CheckFailed, CheckResult, CheckSkipped, Level, Verdict
 
 HEALTH_RFC = "RFC 5321 3.3"
 
@@ -51,7 +51,17 @@ def run_check(target: Target, caps: Capabilities, check: Check) -> CheckResult:
     finally:
         probe.close()
     rendered = tuple(probe.transcript.render())
-    return CheckResult(check.id, check.group, check.rfc, check.title, verdict, reason, rendered)
+    return CheckResult(
+        check.id,
+        check.group,
+        check.rfc,
+        check.title,
+        verdict,
+        reason,
+        rendered,
+        check.level,
+        check.rule,
+    )
 
 
 def _health(probe: Probe) -> None:
@@ -68,6 +78,8 @@ def health_check(group: str) -> Check:
         HEALTH_RFC,
         "server still completes a mail transaction after this group",
         _health,
+        Level.MUST,
+        "a server keeps accepting mail after the checks of a group (it did not crash or wedge)",
     )
 
 

@@ -27,21 +27,27 @@ def snapshot(root: Path) -> set[Path]:
     return _files(root)
 
 
-def stored_since(root: Path, before: set[Path], want: int, timeout: float) -> list[bytes]:
-    """Contents (CRLF turned into LF) of files new since `before`, waiting up to `timeout`
-    seconds for `want` of them; a server may store after its 250."""
+def stored_since(
+    root: Path, before: set[Path], want: int, timeout: float, marker: bytes = b""
+) -> list[bytes]:
+    """Contents (CRLF turned into LF) of files new since `before` that hold `marker`, waiting
+    up to `timeout` seconds for `want` of them. A server may store after its 250, and one that
+    queues (Postfix) may still be delivering an earlier check's messages: the marker, unique
+    to the message sent, tells them apart."""
     deadline = time.monotonic() + timeout
     while True:
-        new = sorted(_files(root) - before)
-        if len(new) >= want or time.monotonic() >= deadline:
-            break
+        found = [p.read_bytes().replace(b"\r\n", b"\n") for p in sorted(_files(root) - before)]
+        found = [f for f in found if marker in f]
+        if len(found) >= want or time.monotonic() >= deadline:
+            return found
         time.sleep(0.02)  # polling a directory: there is no event to wait on
-    return [p.read_bytes().replace(b"\r\n", b"\n") for p in new]
 
 
-def expect_stored(root: Path, before: set[Path], want: int, timeout: float) -> list[bytes]:
+def expect_stored(
+    root: Path, before: set[Path], want: int, timeout: float, marker: bytes = b""
+) -> list[bytes]:
     """Like `stored_since`, failing the check unless exactly `want` messages were stored."""
-    found = stored_since(root, before, want, timeout)
+    found = stored_since(root, before, want, timeout, marker)
     if len(found) != want:
         raise CheckFailed(f"expected {want} stored message(s), found {len(found)}")
     return found

@@ -9,7 +9,7 @@ import time
 from conformance.client import Client
 from conformance.probe import Probe, expect, make_proxy_header
 from conformance.registry import Group
-from conformance.verdict import CheckFailed, CheckSkipped
+from conformance.verdict import CheckFailed, CheckSkipped, Level
 
 GROUP = Group("proxy", "The PROXY protocol (HAProxy's spec), for servers behind a load balancer")
 SPEC = "HAProxy PROXY protocol 2.1, 2.2"
@@ -25,7 +25,13 @@ def _bare(probe: Probe) -> tuple[Client, bytes]:
     return client, header
 
 
-@GROUP.check("silent-before-header", SPEC, "nothing is sent before the PROXY header")
+@GROUP.check(
+    "silent-before-header",
+    SPEC,
+    "nothing is sent before the PROXY header",
+    level=Level.MUST,
+    rule="the receiver processes nothing before the whole PROXY header",
+)
 def silent_before_header(probe: Probe) -> None:
     client, header = _bare(probe)
     early = client.poll(probe.target.quiet)
@@ -35,7 +41,13 @@ def silent_before_header(probe: Probe) -> None:
     expect(client.reply(), 220, what="greeting after the header")
 
 
-@GROUP.check("split-header", SPEC, "a header sent in two pieces greets once, when whole")
+@GROUP.check(
+    "split-header",
+    SPEC,
+    "a header sent in two pieces greets once, when whole",
+    level=Level.MUST,
+    rule="the receiver processes nothing before the whole PROXY header",
+)
 def split_header(probe: Probe) -> None:
     client, header = _bare(probe)
     half = len(header) // 2
@@ -48,7 +60,13 @@ def split_header(probe: Probe) -> None:
     expect(client.command("NOOP"), 250, what="NOOP")
 
 
-@GROUP.check("malformed-header-closes", SPEC, "a connection without a PROXY header is closed")
+@GROUP.check(
+    "malformed-header-closes",
+    SPEC,
+    "a connection without a PROXY header is closed",
+    level=Level.MUST,
+    rule="a connection that does not start with a valid header is dropped",
+)
 def malformed_header_closes(probe: Probe) -> None:
     client, _ = _bare(probe)
     client.send(b"EHLO conformance.example.test\r\n")

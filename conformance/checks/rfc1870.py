@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from conformance.probe import MESSAGE, Probe, expect
 from conformance.registry import Group
-from conformance.verdict import CheckFailed, CheckSkipped
+from conformance.verdict import CheckFailed, CheckSkipped, Level
 
 GROUP = Group("rfc1870", "RFC 1870 SIZE extension")
 NEEDS = ("SIZE",)
@@ -23,7 +23,13 @@ def size_limit(probe: Probe) -> int:
     return int(value)
 
 
-@GROUP.check("ehlo-parameter", "RFC 1870 4 (3)", "the SIZE keyword's parameter is empty or digits")
+@GROUP.check(
+    "ehlo-parameter",
+    "RFC 1870 4 (3)",
+    "the SIZE keyword's parameter is empty or digits",
+    level=Level.MUST,
+    rule="the SIZE keyword's parameter is empty or a decimal number",
+)
 def ehlo_parameter(probe: Probe) -> None:
     probe.require(*NEEDS)
     value = probe.active_caps["SIZE"]
@@ -32,7 +38,12 @@ def ehlo_parameter(probe: Probe) -> None:
 
 
 @GROUP.check(
-    "mail-size-under", "RFC 1870 6.1", "MAIL with SIZE under the limit gets 250", needs=NEEDS
+    "mail-size-under",
+    "RFC 1870 6.1",
+    "MAIL with SIZE under the limit gets 250",
+    needs=NEEDS,
+    level=Level.MUST,
+    rule="a declared size under the limit is accepted",
 )
 def under(probe: Probe) -> None:
     probe.require(*NEEDS)
@@ -41,18 +52,32 @@ def under(probe: Probe) -> None:
     expect(probe.deliver(client), 250)
 
 
-@GROUP.check("mail-size-at-limit", "RFC 1870 6.1", "MAIL with SIZE equal to the limit gets 250")
+@GROUP.check(
+    "mail-size-at-limit",
+    "RFC 1870 6.1",
+    "MAIL with SIZE equal to the limit gets 250",
+    level=Level.MUST,
+    rule="a declared size equal to the fixed maximum is not larger than it: accepted",
+)
 def at_limit(probe: Probe) -> None:
     limit = size_limit(probe)
     probe.mail(f"SIZE={limit}")
 
 
-@GROUP.check("mail-size-over", "RFC 1870 6.1", "MAIL with SIZE one past the limit gets 552")
+@GROUP.check(
+    "mail-size-over",
+    "RFC 1870 6.1",
+    "MAIL with SIZE one past the limit gets 552",
+    level=Level.MUST,
+    rule="a declared size over the fixed maximum gets 552",
+)
 def over(probe: Probe) -> None:
     limit = size_limit(probe)
     client = probe.ready()
     expect(client.command(f"MAIL FROM:<sender@example.test> SIZE={limit + 1}"), 552)
-    expect(client.command("MAIL FROM:<sender@example.test>"), 250, what="MAIL after the 552")
+    # RFC 1870 6.2: after a 552 the client sends RSET (or QUIT) before trying again.
+    expect(client.command("RSET"), 250, what="RSET after the 552")
+    expect(client.command("MAIL FROM:<sender@example.test>"), 250, what="MAIL after RSET")
 
 
 GROUP.script(
@@ -62,6 +87,8 @@ GROUP.script(
     "ready",
     ("MAIL FROM:<sender@example.test> SIZE=abc", (501, 555)),
     needs=NEEDS,
+    level=Level.MUST,
+    rule="a SIZE value that is not a number is a syntax error (501 or 555)",
 )
 GROUP.script(
     "mail-size-empty",
@@ -70,6 +97,8 @@ GROUP.script(
     "ready",
     ("MAIL FROM:<sender@example.test> SIZE=", (501, 555)),
     needs=NEEDS,
+    level=Level.MUST,
+    rule="an empty SIZE value is a syntax error (501 or 555)",
 )
 GROUP.script(
     "mail-size-zero",
@@ -78,6 +107,8 @@ GROUP.script(
     "ready",
     ("MAIL FROM:<sender@example.test> SIZE=0", (250,)),
     needs=NEEDS,
+    level=Level.MUST,
+    rule="SIZE=0 is a valid size-value",
 )
 
 
@@ -85,6 +116,8 @@ GROUP.script(
     "content-over-limit",
     "RFC 1870 6.3, RFC 5321 4.5.3.1.10",
     "content past the advertised limit gets 552 after end of data; the session goes on",
+    level=Level.HARDENING,
+    rule="content past the advertised maximum is refused with 552; the session goes on",
 )
 def content_over(probe: Probe) -> None:
     limit = size_limit(probe)

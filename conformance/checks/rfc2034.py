@@ -5,10 +5,11 @@ from __future__ import annotations
 from conformance.client import Client, Reply, enhanced_code
 from conformance.probe import MESSAGE, Probe
 from conformance.registry import Group
-from conformance.verdict import CheckFailed
+from conformance.verdict import CheckFailed, Level
 
 GROUP = Group("rfc2034", "RFC 2034 ENHANCEDSTATUSCODES")
 NEEDS = ("ENHANCEDSTATUSCODES",)
+RULE = "once advertised, every 2xx/4xx/5xx line but the greeting's and EHLO's carries the code"
 
 
 def judge(reply: Reply) -> None:
@@ -34,7 +35,7 @@ def _one(name: str, title: str, command: str, start: str) -> None:
             client.command("RCPT TO:<rcpt@example.test>")
         judge(client.command(command))
 
-    GROUP.check(name, "RFC 2034 3, RFC 3463", title, needs=NEEDS)(run)
+    GROUP.check(name, "RFC 2034 3, RFC 3463", title, level=Level.MUST, rule=RULE, needs=NEEDS)(run)
 
 
 _one("noop", "NOOP's 250 carries 2.x.x", "NOOP", "ready")
@@ -48,7 +49,13 @@ _one("help", "every line of the HELP reply carries an enhanced code", "HELP", "r
 _one("quit", "QUIT's 221 carries 2.x.x", "QUIT", "ready")
 
 
-@GROUP.check("data", "RFC 2034 3, RFC 3463", "354 is exempt; end of data's 250 carries 2.x.x")
+@GROUP.check(
+    "data",
+    "RFC 2034 3, RFC 3463",
+    "354 is exempt; end of data's 250 carries 2.x.x",
+    level=Level.MUST,
+    rule=RULE,
+)
 def data(probe: Probe) -> None:
     probe.require(*NEEDS)
     client: Client = probe.rcpt()
@@ -57,7 +64,13 @@ def data(probe: Probe) -> None:
     judge(client.reply())
 
 
-@GROUP.check("after-helo", "RFC 2034 4", "enhanced codes are sent after HELO too, not only EHLO")
+@GROUP.check(
+    "after-helo",
+    "RFC 2034 4",
+    "enhanced codes are sent after HELO too, not only EHLO",
+    level=Level.MUST,
+    rule="the codes are sent whether or not the client used EHLO",
+)
 def after_helo(probe: Probe) -> None:
     probe.require(*NEEDS)
     client = probe.greeted()

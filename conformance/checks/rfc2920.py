@@ -5,6 +5,7 @@ from __future__ import annotations
 from conformance.client import Client
 from conformance.probe import MESSAGE, Probe, expect
 from conformance.registry import Group
+from conformance.verdict import Level
 
 GROUP = Group("rfc2920", "RFC 2920 PIPELINING")
 NEEDS = ("PIPELINING",)
@@ -19,7 +20,13 @@ def batch(client: Client, data: bytes, *codes: tuple[int, ...]) -> None:
         expect(client.reply(), *allowed, what=f"reply {i} of {len(codes)}")
 
 
-@GROUP.check("transaction", "RFC 2920 3.1", "MAIL, RCPT, DATA in one write: 250, 250, 354")
+@GROUP.check(
+    "transaction",
+    "RFC 2920 3.1",
+    "MAIL, RCPT, DATA in one write: 250, 250, 354",
+    level=Level.MUST,
+    rule="pipelined commands each get their reply, in order",
+)
 def transaction(probe: Probe) -> None:
     probe.require(*NEEDS)
     client = probe.ready()
@@ -28,7 +35,13 @@ def transaction(probe: Probe) -> None:
     expect(client.reply(), 250, what="end of data")
 
 
-@GROUP.check("many-recipients", "RFC 2920 3.1", "RSET, MAIL, 5 RCPT, DATA in one write")
+@GROUP.check(
+    "many-recipients",
+    "RFC 2920 3.1",
+    "RSET, MAIL, 5 RCPT, DATA in one write",
+    level=Level.MUST,
+    rule="pipelined commands each get their reply, in order",
+)
 def many(probe: Probe) -> None:
     probe.require(*NEEDS)
     client = probe.ready()
@@ -39,7 +52,13 @@ def many(probe: Probe) -> None:
     expect(client.reply(), 250, what="end of data")
 
 
-@GROUP.check("rejected-rcpt", "RFC 2920 3.1", "a bad RCPT in a batch fails alone; DATA goes on")
+@GROUP.check(
+    "rejected-rcpt",
+    "RFC 2920 3.1",
+    "a bad RCPT in a batch fails alone; DATA goes on",
+    level=Level.MUST,
+    rule="a failed command in a batch fails alone; the rest are processed",
+)
 def rejected_rcpt(probe: Probe) -> None:
     probe.require(*NEEDS)
     client = probe.ready()
@@ -50,7 +69,11 @@ def rejected_rcpt(probe: Probe) -> None:
 
 
 @GROUP.check(
-    "no-valid-rcpt", "RFC 2920 3.1", "DATA after only failed RCPTs gets 503 or 554, not 354"
+    "no-valid-rcpt",
+    "RFC 2920 3.1",
+    "DATA after only failed RCPTs gets 503 or 554, not 354",
+    level=Level.MUST,
+    rule="DATA after only failed recipients is refused, not answered 354",
 )
 def no_valid_rcpt(probe: Probe) -> None:
     probe.require(*NEEDS)
@@ -60,7 +83,13 @@ def no_valid_rcpt(probe: Probe) -> None:
     expect(client.command("NOOP"), 250, what="NOOP after the batch")
 
 
-@GROUP.check("noop-burst", "RFC 2920 3.1", "50 NOOPs in one write get 50 replies of 250")
+@GROUP.check(
+    "noop-burst",
+    "RFC 2920 3.1",
+    "50 NOOPs in one write get 50 replies of 250",
+    level=Level.MUST,
+    rule="pipelined commands each get their reply, in order",
+)
 def noop_burst(probe: Probe) -> None:
     probe.require(*NEEDS)
     client = probe.ready()
@@ -71,6 +100,8 @@ def noop_burst(probe: Probe) -> None:
     "after-end-of-data",
     "RFC 2920 3.1",
     "end of data, MAIL, RCPT, DATA in one write: 250, 250, 250, 354",
+    level=Level.MUST,
+    rule="commands sent right after the end of data are processed in order",
 )
 def after_data(probe: Probe) -> None:
     probe.require(*NEEDS)
@@ -82,7 +113,13 @@ def after_data(probe: Probe) -> None:
     expect(client.reply(), 250, what="second end of data")
 
 
-@GROUP.check("quit-last", "RFC 2920 3.1", "NOOP, RSET, QUIT in one write: 250, 250, 221, close")
+@GROUP.check(
+    "quit-last",
+    "RFC 2920 3.1",
+    "NOOP, RSET, QUIT in one write: 250, 250, 221, close",
+    level=Level.MUST,
+    rule="pipelined commands each get their reply, in order, QUIT last",
+)
 def quit_last(probe: Probe) -> None:
     probe.require(*NEEDS)
     client = probe.ready()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from conformance.probe import MESSAGE, Probe, expect
 from conformance.registry import Group
-from conformance.verdict import CheckFailed, CheckSkipped
+from conformance.verdict import CheckFailed, CheckSkipped, Level
 
 GROUP = Group("rfc3207", "RFC 3207 STARTTLS")
 
@@ -17,7 +17,13 @@ def plain_starttls(probe: Probe) -> None:
         raise CheckSkipped("STARTTLS not advertised")
 
 
-@GROUP.check("starttls", "RFC 3207 4", "STARTTLS gets 220 and the TLS handshake completes")
+@GROUP.check(
+    "starttls",
+    "RFC 3207 4",
+    "STARTTLS gets 220 and the TLS handshake completes",
+    level=Level.MUST,
+    rule="STARTTLS gets 220 and the TLS handshake follows",
+)
 def starttls(probe: Probe) -> None:
     plain_starttls(probe)
     client = probe.greeted()
@@ -30,6 +36,8 @@ def starttls(probe: Probe) -> None:
     "ehlo-after-tls",
     "RFC 3207 4.2",
     "EHLO after TLS gets 250 and no longer offers STARTTLS",
+    level=Level.MUST,
+    rule="EHLO after TLS must not offer STARTTLS again",
 )
 def ehlo_after(probe: Probe) -> None:
     plain_starttls(probe)
@@ -40,7 +48,13 @@ def ehlo_after(probe: Probe) -> None:
         raise CheckFailed("STARTTLS still advertised after TLS is established")
 
 
-@GROUP.check("transaction-after-tls", "RFC 3207 4.2", "a whole transaction works under TLS")
+@GROUP.check(
+    "transaction-after-tls",
+    "RFC 3207 4.2",
+    "a whole transaction works under TLS",
+    level=Level.MUST,
+    rule="mail is exchanged as usual over the TLS session",
+)
 def transaction(probe: Probe) -> None:
     plain_starttls(probe)
     client = probe.greeted()
@@ -54,6 +68,8 @@ def transaction(probe: Probe) -> None:
     "discards-transaction",
     "RFC 3207 4.2",
     "the protocol is reset by TLS: a MAIL given before STARTTLS is forgotten",
+    level=Level.MUST,
+    rule="after the handshake the server forgets everything from before it",
 )
 def discards(probe: Probe) -> None:
     plain_starttls(probe)
@@ -68,7 +84,13 @@ def discards(probe: Probe) -> None:
     expect(client.command("RCPT TO:<rcpt@example.test>"), 503, what="RCPT after TLS")
 
 
-@GROUP.check("starttls-parameter", "RFC 3207 4", "STARTTLS with a parameter gets 501")
+@GROUP.check(
+    "starttls-parameter",
+    "RFC 3207 4",
+    "STARTTLS with a parameter gets 501",
+    level=Level.MAY,
+    rule="the server may refuse STARTTLS with a parameter (501)",
+)
 def parameter(probe: Probe) -> None:
     plain_starttls(probe)
     client = probe.greeted()
@@ -76,7 +98,13 @@ def parameter(probe: Probe) -> None:
     expect(client.command("STARTTLS now"), 501)
 
 
-@GROUP.check("starttls-twice", "RFC 3207 4.2", "STARTTLS under TLS is refused (5xx)")
+@GROUP.check(
+    "starttls-twice",
+    "RFC 3207 4.2",
+    "STARTTLS under TLS is refused (5xx)",
+    level=Level.HARDENING,
+    rule="STARTTLS inside TLS is refused rather than started again",
+)
 def twice(probe: Probe) -> None:
     plain_starttls(probe)
     client = probe.greeted()
@@ -89,6 +117,8 @@ def twice(probe: Probe) -> None:
     "plaintext-injection",
     "RFC 3207 4.2, CVE-2011-0411",
     "a command sent with STARTTLS in one write is not executed after the handshake",
+    level=Level.MUST,
+    rule="commands sent before the handshake are discarded, never run under TLS",
 )
 def injection(probe: Probe) -> None:
     plain_starttls(probe)
@@ -108,6 +138,8 @@ def injection(probe: Probe) -> None:
     "ehlo-injection",
     "RFC 3207 4.2, CVE-2011-0411",
     "an EHLO pipelined after STARTTLS is not answered under TLS",
+    level=Level.MUST,
+    rule="commands sent before the handshake are discarded, never run under TLS",
 )
 def ehlo_injection(probe: Probe) -> None:
     plain_starttls(probe)

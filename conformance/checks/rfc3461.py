@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from conformance.registry import Group
+from conformance.verdict import Level
 
 GROUP = Group("rfc3461", "RFC 3461 Delivery Status Notifications")
 NEEDS = ("DSN",)
@@ -61,5 +62,24 @@ _CASES: tuple[tuple[str, str, str, str, str, tuple[int, ...]], ...] = (
     ),
 )
 
+# RFC 3461 5.1: valid parameters MUST NOT change the reply; a bad MAIL parameter (RET, ENVID)
+# MUST get 501, a bad RCPT parameter (NOTIFY, ORCPT) SHOULD.
+_RULES: dict[tuple[str, bool], tuple[Level, str]] = {
+    ("ready", True): (Level.MUST, "valid RET and ENVID parameters do not change MAIL's reply"),
+    ("ready", False): (Level.MUST, "an invalid or repeated RET or ENVID gets 501"),
+    ("mail", True): (Level.MUST, "valid NOTIFY and ORCPT parameters do not change RCPT's reply"),
+    ("mail", False): (Level.SHOULD, "an invalid NOTIFY or ORCPT value should get 501"),
+}
+
 for _name, _section, _title, _start, _line, _codes in _CASES:
-    GROUP.script(_name, f"RFC 3461 {_section}", _title, _start, (_line, _codes), needs=NEEDS)
+    _level, _rule = _RULES[_start, _codes == OK]
+    GROUP.script(
+        _name,
+        f"RFC 3461 {_section}, 5.1",
+        _title,
+        _start,
+        (_line, _codes),
+        level=_level,
+        rule=_rule,
+        needs=NEEDS,
+    )

@@ -11,7 +11,7 @@ import hmac
 from conformance.client import Client
 from conformance.probe import MESSAGE, Probe, expect
 from conformance.registry import Group
-from conformance.verdict import CheckFailed, CheckSkipped
+from conformance.verdict import CheckFailed, CheckSkipped, Level
 
 GROUP = Group("rfc4954", "RFC 4954 AUTH")
 NEEDS = ("AUTH",)
@@ -50,23 +50,43 @@ GROUP.script(
     "ready",
     ("AUTH XNOSUCHMECH", (504,)),
     needs=NEEDS,
+    level=Level.MUST,
+    rule="AUTH with a mechanism the server does not support gets 504",
 )
 
 
-@GROUP.check("plain-bad-base64", "RFC 4954 4", "an undecodable PLAIN response gets 501")
+@GROUP.check(
+    "plain-bad-base64",
+    "RFC 4954 4",
+    "an undecodable PLAIN response gets 501",
+    level=Level.MUST,
+    rule="a response that is not base64 gets 501",
+)
 def plain_bad_base64(probe: Probe) -> None:
     client = session(probe, "PLAIN")
     expect(client.command("AUTH PLAIN !!not-base64!!"), 501)
 
 
-@GROUP.check("login-bad-base64", "RFC 4954 4", "an undecodable LOGIN response gets 501")
+@GROUP.check(
+    "login-bad-base64",
+    "RFC 4954 4",
+    "an undecodable LOGIN response gets 501",
+    level=Level.MUST,
+    rule="a response that is not base64 gets 501",
+)
 def login_bad_base64(probe: Probe) -> None:
     client = session(probe, "LOGIN")
     expect(client.command("AUTH LOGIN"), 334)
     expect(client.command("!!not-base64!!"), 501)
 
 
-@GROUP.check("plain-cancel", "RFC 4954 4", '"*" cancels a PLAIN exchange with 501')
+@GROUP.check(
+    "plain-cancel",
+    "RFC 4954 4",
+    '"*" cancels a PLAIN exchange with 501',
+    level=Level.MUST,
+    rule="'*' cancels the exchange: 501",
+)
 def plain_cancel(probe: Probe) -> None:
     client = session(probe, "PLAIN")
     expect(client.command("AUTH PLAIN"), 334)
@@ -74,14 +94,26 @@ def plain_cancel(probe: Probe) -> None:
     expect(client.command("NOOP"), 250, what="NOOP after the cancel")
 
 
-@GROUP.check("login-cancel", "RFC 4954 4", '"*" cancels a LOGIN exchange with 501')
+@GROUP.check(
+    "login-cancel",
+    "RFC 4954 4",
+    '"*" cancels a LOGIN exchange with 501',
+    level=Level.MUST,
+    rule="'*' cancels the exchange: 501",
+)
 def login_cancel(probe: Probe) -> None:
     client = session(probe, "LOGIN")
     expect(client.command("AUTH LOGIN"), 334)
     expect(client.command("*"), 501)
 
 
-@GROUP.check("empty-challenge", "RFC 4954 4", 'AUTH PLAIN without a response gets "334 "')
+@GROUP.check(
+    "empty-challenge",
+    "RFC 4954 4",
+    'AUTH PLAIN without a response gets "334 "',
+    level=Level.MUST,
+    rule="AUTH without an initial response gets an empty challenge, '334 '",
+)
 def empty_challenge(probe: Probe) -> None:
     client = session(probe, "PLAIN")
     reply = expect(client.command("AUTH PLAIN"), 334)
@@ -94,20 +126,34 @@ def empty_challenge(probe: Probe) -> None:
     "cram-md5-initial-response",
     "RFC 4954 4",
     "an initial response to CRAM-MD5 (server speaks first) gets 501",
+    level=Level.MUST,
+    rule="an initial response to a mechanism where the server speaks first is refused",
 )
 def cram_initial(probe: Probe) -> None:
     client = session(probe, "CRAM-MD5")
     expect(client.command("AUTH CRAM-MD5 " + b64(b"user digest")), 501)
 
 
-@GROUP.check("wrong-credentials", "RFC 4954 4, 6", "wrong credentials get 535")
+@GROUP.check(
+    "wrong-credentials",
+    "RFC 4954 4, 6",
+    "wrong credentials get 535",
+    level=Level.MUST,
+    rule="credentials the server does not accept get 535, not a 5xx of another meaning",
+)
 def wrong(probe: Probe) -> None:
     client = session(probe, "PLAIN")
     user = probe.target.user or "conformance-nobody"
     expect(client.command("AUTH PLAIN " + plain_token(user, "wrong-password-x")), 535)
 
 
-@GROUP.check("in-transaction", "RFC 4954 4", "AUTH during a mail transaction gets 503")
+@GROUP.check(
+    "in-transaction",
+    "RFC 4954 4",
+    "AUTH during a mail transaction gets 503",
+    level=Level.MUST,
+    rule="AUTH is not permitted inside a mail transaction: 503",
+)
 def in_transaction(probe: Probe) -> None:
     client = session(probe)
     if client.command("MAIL FROM:<sender@example.test>").code != 250:
@@ -115,14 +161,26 @@ def in_transaction(probe: Probe) -> None:
     expect(client.command("AUTH PLAIN " + plain_token("nobody", "x")), 503)
 
 
-@GROUP.check("plain", "RFC 4954 4, RFC 4616", "AUTH PLAIN with an initial response gets 235")
+@GROUP.check(
+    "plain",
+    "RFC 4954 4, RFC 4616",
+    "AUTH PLAIN with an initial response gets 235",
+    level=Level.MUST,
+    rule="an advertised mechanism authenticates valid credentials: 235",
+)
 def plain(probe: Probe) -> None:
     user, password = credentials(probe)
     client = session(probe, "PLAIN")
     expect(client.command("AUTH PLAIN " + plain_token(user, password)), 235)
 
 
-@GROUP.check("plain-challenge", "RFC 4954 4", "AUTH PLAIN, 334, then the response gets 235")
+@GROUP.check(
+    "plain-challenge",
+    "RFC 4954 4",
+    "AUTH PLAIN, 334, then the response gets 235",
+    level=Level.MUST,
+    rule="an advertised mechanism authenticates valid credentials: 235",
+)
 def plain_challenge(probe: Probe) -> None:
     user, password = credentials(probe)
     client = session(probe, "PLAIN")
@@ -130,7 +188,13 @@ def plain_challenge(probe: Probe) -> None:
     expect(client.command(plain_token(user, password)), 235)
 
 
-@GROUP.check("login", "RFC 4954 4", "AUTH LOGIN (user, then password) gets 235")
+@GROUP.check(
+    "login",
+    "RFC 4954 4",
+    "AUTH LOGIN (user, then password) gets 235",
+    level=Level.MUST,
+    rule="an advertised mechanism authenticates valid credentials: 235",
+)
 def login(probe: Probe) -> None:
     user, password = credentials(probe)
     client = session(probe, "LOGIN")
@@ -139,7 +203,13 @@ def login(probe: Probe) -> None:
     expect(client.command(b64(password.encode())), 235)
 
 
-@GROUP.check("cram-md5", "RFC 4954 4, RFC 2195", "AUTH CRAM-MD5 gets 235")
+@GROUP.check(
+    "cram-md5",
+    "RFC 4954 4, RFC 2195",
+    "AUTH CRAM-MD5 gets 235",
+    level=Level.MUST,
+    rule="an advertised mechanism authenticates valid credentials: 235",
+)
 def cram_md5(probe: Probe) -> None:
     user, password = credentials(probe)
     client = session(probe, "CRAM-MD5")
@@ -152,7 +222,13 @@ def cram_md5(probe: Probe) -> None:
     expect(client.command(b64(f"{user} {digest}".encode())), 235)
 
 
-@GROUP.check("auth-twice", "RFC 4954 4", "a second AUTH after success gets 503")
+@GROUP.check(
+    "auth-twice",
+    "RFC 4954 4",
+    "a second AUTH after success gets 503",
+    level=Level.MUST,
+    rule="after a successful AUTH, further AUTH commands get 503",
+)
 def twice(probe: Probe) -> None:
     user, password = credentials(probe)
     client = session(probe, "PLAIN")
@@ -160,7 +236,13 @@ def twice(probe: Probe) -> None:
     expect(client.command("AUTH PLAIN " + plain_token(user, password)), 503)
 
 
-@GROUP.check("transaction-after-auth", "RFC 4954 4", "a transaction after AUTH gets 250")
+@GROUP.check(
+    "transaction-after-auth",
+    "RFC 4954 4",
+    "a transaction after AUTH gets 250",
+    level=Level.MUST,
+    rule="mail is exchanged as usual after AUTH",
+)
 def transaction(probe: Probe) -> None:
     user, password = credentials(probe)
     client = session(probe, "PLAIN")

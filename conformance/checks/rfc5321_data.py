@@ -7,7 +7,7 @@ import uuid
 from conformance.checks.rfc5321_session import GROUP
 from conformance.probe import MESSAGE, Probe, expect
 from conformance.store import expect_stored, snapshot
-from conformance.verdict import CheckFailed
+from conformance.verdict import CheckFailed, Level
 
 
 def marked(body: bytes) -> tuple[bytes, bytes]:
@@ -17,7 +17,13 @@ def marked(body: bytes) -> tuple[bytes, bytes]:
     return head + b"\r\n\r\n" + body, marker
 
 
-@GROUP.check("data", "RFC 5321 4.1.1.4", "DATA gets 354, the message and CRLF.CRLF get 250")
+@GROUP.check(
+    "data",
+    "RFC 5321 4.1.1.4",
+    "DATA gets 354, the message and CRLF.CRLF get 250",
+    level=Level.MUST,
+    rule="DATA gets 354; the data ended by CRLF.CRLF gets 250",
+)
 def data(probe: Probe) -> None:
     expect(probe.deliver(probe.rcpt()), 250, what="end of data")
 
@@ -26,6 +32,8 @@ def data(probe: Probe) -> None:
     "data-resets-transaction",
     "RFC 5321 4.1.1.4",
     "after end of data the transaction is over: RCPT gets 503",
+    level=Level.MUST,
+    rule="the end of data closes the transaction: a RCPT after it is out of order",
 )
 def data_resets(probe: Probe) -> None:
     client = probe.rcpt()
@@ -33,7 +41,13 @@ def data_resets(probe: Probe) -> None:
     expect(client.command("RCPT TO:<rcpt@example.test>"), 503)
 
 
-@GROUP.check("two-transactions", "RFC 5321 3.3", "two transactions in one session both get 250")
+@GROUP.check(
+    "two-transactions",
+    "RFC 5321 3.3",
+    "two transactions in one session both get 250",
+    level=Level.MUST,
+    rule="a session may hold several transactions",
+)
 def two_transactions(probe: Probe) -> None:
     client = probe.rcpt()
     expect(probe.deliver(client), 250, what="first end of data")
@@ -43,7 +57,11 @@ def two_transactions(probe: Probe) -> None:
 
 
 @GROUP.check(
-    "data-argument", "RFC 5321 4.1.1.4", 'DATA with a parameter gets 501 (data = "DATA" CRLF)'
+    "data-argument",
+    "RFC 5321 4.1.1.4",
+    'DATA with a parameter gets 501 (data = "DATA" CRLF)',
+    level=Level.MAY,
+    rule="the server may refuse DATA with an argument (the grammar has none)",
 )
 def data_argument(probe: Probe) -> None:
     client = probe.rcpt()
@@ -58,6 +76,8 @@ def data_argument(probe: Probe) -> None:
     "dot-transparency",
     "RFC 5321 4.5.2",
     "leading dots are removed from stuffed lines before storing",
+    level=Level.MUST,
+    rule="a leading dot is removed from each line of the data before storing",
 )
 def dot_transparency(probe: Probe) -> None:
     root = probe.maildir()
@@ -65,7 +85,7 @@ def dot_transparency(probe: Probe) -> None:
     body, marker = marked(b"..leading dot\r\n..\r\n...\r\n.. x\r\nend\r\n")
     client = probe.rcpt()
     expect(probe.deliver(client, body), 250, what="end of data")
-    (stored,) = expect_stored(root, before, 1, probe.target.timeout)
+    (stored,) = expect_stored(root, before, 1, probe.target.timeout, marker)
     if marker not in stored:
         raise CheckFailed("the stored message is not the one sent")
     for line in (b"\n.leading dot\n", b"\n.\n", b"\n..\n", b"\n. x\n"):
@@ -73,7 +93,13 @@ def dot_transparency(probe: Probe) -> None:
             raise CheckFailed(f"stored message lacks unstuffed line {line!r}")
 
 
-@GROUP.check("data-lone-dot-line", "RFC 5321 4.5.2", "a stuffed '..' line does not end the data")
+@GROUP.check(
+    "data-lone-dot-line",
+    "RFC 5321 4.5.2",
+    "a stuffed '..' line does not end the data",
+    level=Level.MUST,
+    rule="only a line holding a single dot ends the data",
+)
 def lone_dot(probe: Probe) -> None:
     client = probe.rcpt()
     expect(probe.deliver(client, MESSAGE + b"..\r\nmore text\r\n"), 250, what="end of data")
@@ -81,21 +107,37 @@ def lone_dot(probe: Probe) -> None:
 
 
 @GROUP.check(
-    "text-line-1000", "RFC 5321 4.5.3.1.6", "a 1000-octet text line (with CRLF) is accepted"
+    "text-line-1000",
+    "RFC 5321 4.5.3.1.6",
+    "a 1000-octet text line (with CRLF) is accepted",
+    level=Level.MUST,
+    rule="servers must receive text lines of at least 1000 octets with CRLF",
 )
 def text_line(probe: Probe) -> None:
     client = probe.rcpt()
     expect(probe.deliver(client, MESSAGE + b"x" * 998 + b"\r\n"), 250, what="end of data")
 
 
-@GROUP.check("command-line-512", "RFC 5321 4.5.3.1.4", "a 512-octet command line is accepted")
+@GROUP.check(
+    "command-line-512",
+    "RFC 5321 4.5.3.1.4",
+    "a 512-octet command line is accepted",
+    level=Level.MUST,
+    rule="servers must receive command lines of at least 512 octets with CRLF",
+)
 def command_line(probe: Probe) -> None:
     client = probe.ready()
     line = b"NOOP " + b"x" * (512 - len(b"NOOP \r\n"))
     expect(client.command(line), 250)
 
 
-@GROUP.check("data-empty-body", "RFC 5321 4.1.1.4", "a message of headers only is accepted")
+@GROUP.check(
+    "data-empty-body",
+    "RFC 5321 4.1.1.4",
+    "a message of headers only is accepted",
+    level=Level.MUST,
+    rule="a message of headers only is valid content",
+)
 def headers_only(probe: Probe) -> None:
     client = probe.rcpt()
     head = b"From: <sender@example.test>\r\nSubject: headers only\r\n"
@@ -106,6 +148,8 @@ def headers_only(probe: Probe) -> None:
     "data-empty-message",
     "RFC 5321 4.1.1.4",
     "'.' CRLF right after 354 ends an empty message: the server answers it",
+    level=Level.MUST,
+    rule="'.' right after 354 is an end of data the server answers",
 )
 def empty_message(probe: Probe) -> None:
     client = probe.rcpt()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from conformance.registry import Group
+from conformance.verdict import Level
 
 GROUP = Group("rfc6531", "RFC 6531 SMTPUTF8")
 NEEDS = ("SMTPUTF8",)
@@ -14,6 +15,8 @@ GROUP.script(
     "ready",
     ("MAIL FROM:<sender@example.test> SMTPUTF8", (250,)),
     needs=NEEDS,
+    level=Level.MUST,
+    rule="the SMTPUTF8 parameter is accepted once advertised",
 )
 GROUP.script(
     "utf8-sender",
@@ -22,6 +25,8 @@ GROUP.script(
     "ready",
     ("MAIL FROM:<jürgen@example.test> SMTPUTF8", (250,)),
     needs=NEEDS,
+    level=Level.MUST,
+    rule="a UTF-8 sender is valid with SMTPUTF8",
 )
 GROUP.script(
     "utf8-recipient",
@@ -31,6 +36,8 @@ GROUP.script(
     ("RCPT TO:<δοκιμή@example.test>", (250, 251, 550, 553)),
     needs=NEEDS,
     params="SMTPUTF8",
+    level=Level.MUST,
+    rule="a UTF-8 recipient is valid syntax in an SMTPUTF8 transaction",
 )
 GROUP.script(
     "utf8-without-parameter",
@@ -39,6 +46,8 @@ GROUP.script(
     "ready",
     ("MAIL FROM:<jürgen@example.test>", (5,)),
     needs=NEEDS,
+    level=Level.MUST,
+    rule="without SMTPUTF8, non-ASCII in a command is an invalid character: 501",
 )
 GROUP.script(
     "smtputf8-with-value",
@@ -47,6 +56,8 @@ GROUP.script(
     "ready",
     ("MAIL FROM:<sender@example.test> SMTPUTF8=yes", (501, 555)),
     needs=NEEDS,
+    level=Level.MUST,
+    rule="the SMTPUTF8 parameter takes no value",
 )
 GROUP.script(
     "utf8-transaction",
@@ -58,4 +69,6 @@ GROUP.script(
     ("DATA", (354,)),
     ("Subject: Grüße\r\n\r\nHallo\r\n.", (250,)),
     needs=NEEDS,
+    level=Level.MUST,
+    rule="a whole transaction with a UTF-8 sender goes through",
 )

@@ -11,10 +11,13 @@ from conformance.client import Client, Reply
 from conformance.probe import Probe, expect
 from conformance.registry import Group
 from conformance.store import expect_stored, snapshot
-from conformance.verdict import CheckFailed
+from conformance.verdict import CheckFailed, Level
 
 GROUP = Group("smuggling", "SMTP smuggling (bare CR / bare LF)")
 RFC = "RFC 5321 2.3.8, 4.1.1.4"
+# RFC 5321 2.3.8: "Conforming implementations MUST NOT recognize or generate any other
+# character or character sequence as a line terminator."
+DATA_RULE = "only CRLF ends a line, so only CRLF.CRLF ends the data"
 SMUGGLED = (
     b"MAIL FROM:<smuggled@example.test>\r\n"
     b"RCPT TO:<rcpt@example.test>\r\n"
@@ -53,21 +56,25 @@ def after_message(client: Client) -> tuple[Reply, list[Reply]]:
 def _variant_check(name: str, ending: bytes) -> None:
     title = f"{ending!r} inside DATA does not end the message"
 
-    @GROUP.check(f"data-{name}", RFC, title)
+    @GROUP.check(f"data-{name}", RFC, title, level=Level.MUST, rule=DATA_RULE)
     def run(probe: Probe) -> None:
         root = probe.maildir() if probe.target.maildir else None
         before = snapshot(root) if root else set()
         body, marker = marked(b"body line")
         client = probe.rcpt()
         expect(client.command("DATA"), 354)
-        client.send(body + ending + SMUGGLED + b".\r\n")
+        # The marker in the smuggled message too, so a copy stored on its own is counted.
+        smuggled = SMUGGLED.replace(b"Subject: smuggled", b"Subject: smuggled " + marker)
+        client.send(body + ending + smuggled + b".\r\n")
         first, rest = after_message(client)
         extra = rest[:-1] if rest and rest[-1].code == 221 else rest
         if extra:
             raise CheckFailed(f"smuggled commands were answered: {[str(r) for r in extra]}")
         if root is not None:
-            stored = expect_stored(root, before, 1 if first.code == 250 else 0, 1.0)
-            if stored and (marker not in stored[0] or b"smuggled@example.test" not in stored[0]):
+            accepted = first.code == 250
+            wait = probe.target.timeout if accepted else 1.0
+            stored = expect_stored(root, before, 1 if accepted else 0, wait, marker)
+            if stored and b"smuggled@example.test" not in stored[0]:
                 raise CheckFailed("stored message lacks the smuggled text as content")
 
 
@@ -77,7 +84,11 @@ for _name, _ending in VARIANTS:
 
 def _command_check(name: str, separator: bytes) -> None:
     @GROUP.check(
-        name, "RFC 5321 2.3.8", f"{separator!r} inside a command line does not end the command"
+        name,
+        "RFC 5321 2.3.8",
+        f"{separator!r} inside a command line does not end the command",
+        level=Level.MUST,
+        rule="only CRLF ends a command line",
     )
     def run(probe: Probe) -> None:
         client = probe.ready()

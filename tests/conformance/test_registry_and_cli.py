@@ -14,6 +14,7 @@ import pytest
 from conformance.cli import main
 from conformance.registry import all_groups, select
 from conformance.target import parse_hostport
+from conformance.verdict import Level
 from tests.conformance.broken_server import BrokenServer, Faults
 
 GROUP_NAMES = [
@@ -48,6 +49,39 @@ def test_every_check_has_a_unique_id_in_its_group_and_cites_its_spec() -> None:
         # An RFC section, or for the proxy group HAProxy's spec (the PROXY protocol is no RFC).
         assert "RFC" in c.rfc or c.rfc.startswith("HAProxy PROXY protocol"), c.id
         assert c.title
+
+
+def test_every_check_carries_a_level_and_a_rule_of_its_own_words() -> None:
+    checks = select(slow=True)
+    for c in checks:
+        assert isinstance(c.level, Level), c.id
+        assert c.rule, c.id
+        assert c.rule != c.title, c.id
+    levels = {c.level for c in checks}
+    assert levels == set(Level)
+
+
+@pytest.mark.parametrize(
+    ("check_id", "level"),
+    [
+        # RFC 5321 4.1.1.8: servers SHOULD support HELP; it is not in 4.5.1's minimum list.
+        ("rfc5321.help", Level.SHOULD),
+        # Grammar the server may enforce; nothing requires refusing it.
+        ("rfc5321.quit-argument", Level.MAY),
+        ("rfc5321.mail-no-brackets", Level.MAY),
+        # RFC 5321 4.1.1.1 puts the duty to greet first on the client.
+        ("rfc5321.mail-before-ehlo", Level.MAY),
+        # RFC 5321 4.5.3.1 sets minimums to receive, not maximums to refuse.
+        ("robustness.overlong-command", Level.HARDENING),
+        ("slow.idle-in-session", Level.HARDENING),
+        # RFC 5321 2.3.8: nothing but CRLF may be recognised as a line terminator.
+        ("smuggling.data-lf-dot-lf", Level.MUST),
+        ("rfc3207.plaintext-injection", Level.MUST),
+    ],
+)
+def test_preferences_are_never_weighed_as_musts(check_id: str, level: Level) -> None:
+    (check,) = select([check_id])
+    assert check.level is level
 
 
 def test_slow_group_is_opt_in() -> None:
@@ -109,7 +143,7 @@ def test_cli_list_prints_one_line_per_check(capsys: pytest.CaptureFixture[str]) 
     assert main(["--list", "--select", "rfc6531"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 6
-    assert lines[0].split()[:3] == ["rfc6531.mail-smtputf8", "RFC", "6531"]
+    assert lines[0].split()[:4] == ["rfc6531.mail-smtputf8", "MUST", "RFC", "6531"]
 
 
 def test_cli_unknown_selection_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
@@ -134,9 +168,16 @@ def test_cli_clean_run_exits_0_with_group_summary(
     out = capsys.readouterr().out
     assert status == 0
     assert out.startswith(f"SMTP conformance of 127.0.0.1:{server.port}: 8 checks\n\nrfc3207\n")
-    assert "  PASS  rfc3207.starttls " in out
+    assert "  PASS  MUST      rfc3207.starttls " in out
     assert "  == rfc3207: 8 passed, 0 failed, 0 skipped; server healthy afterwards" in out
-    assert out.endswith("Summary: 8 passed, 0 failed, 0 skipped\n")
+    assert out.endswith(
+        "Summary: Meets every MUST it was tested on (6 MUST checks passed).\n"
+        "  MUST       6 passed, 0 failed, 0 skipped\n"
+        "  SHOULD     0 passed, 0 failed, 0 skipped\n"
+        "  hardening  1 passed, 0 failed, 0 skipped\n"
+        "  MAY        1 passed, 0 failed, 0 skipped\n"
+        "  all        8 passed, 0 failed, 0 skipped\n"
+    )
 
 
 def test_cli_failures_show_the_exchange_and_json_is_written(
@@ -149,19 +190,26 @@ def test_cli_failures_show_the_exchange_and_json_is_written(
         status = main([*argv, "--json", str(report), "--timeout", "2"])
     out = capsys.readouterr().out
     assert status == 1
-    assert "  FAIL  rfc3207.plaintext-injection " in out
+    assert "  FAIL  MUST      rfc3207.plaintext-injection " in out
+    assert "        rule (MUST, RFC 3207 4.2, CVE-2011-0411): commands sent before" in out
     assert "        why: the injected NOOP was answered under TLS: 250 OK" in out
     assert "        C: STARTTLS\\r\\nNOOP\\r\\n" in out
-    assert out.endswith("Failed: rfc3207.plaintext-injection\n")
+    assert "Summary: FAILS 1 of 1 MUST checks it was tested on.\n" in out
+    assert out.endswith("Failed MUST: rfc3207.plaintext-injection\n")
     document = json.loads(report.read_text(encoding="utf-8"))
+    assert document["meets_must"] is False
     assert document["summary"] == {"pass": 0, "fail": 1, "skip": 0}
+    assert document["levels"]["MUST"] == {"pass": 0, "fail": 1, "skip": 0}
+    assert document["levels"]["SHOULD"] == {"pass": 0, "fail": 0, "skip": 0}
     assert document["groups"] == {"rfc3207": {"pass": 0, "fail": 1, "skip": 0}}
     first, health = document["results"]
-    assert (first["id"], first["verdict"], first["rfc"]) == (
+    assert (first["id"], first["verdict"], first["rfc"], first["level"]) == (
         "rfc3207.plaintext-injection",
         "fail",
         "RFC 3207 4.2, CVE-2011-0411",
+        "MUST",
     )
+    assert first["rule"].startswith("commands sent before the handshake are discarded")
     assert (health["id"], health["verdict"]) == ("rfc3207.health", "pass")
 
 
@@ -189,7 +237,47 @@ def test_cli_writes_junit_xml_that_ci_systems_read(
     assert failure.get("message") == "the injected NOOP was answered under TLS: 250 OK"
     assert "C: STARTTLS\\r\\nNOOP\\r\\n" in (failure.text or "")
     properties = {p.get("name"): p.get("value") for p in cases["rfc3207.starttls"].iter("property")}
-    assert properties["rfc"] == next(r["rfc"] for r in results if r["id"] == "rfc3207.starttls")
+    starttls = next(r for r in results if r["id"] == "rfc3207.starttls")
+    assert properties == {k: starttls[k] for k in ("level", "rfc", "rule", "title")}
+    assert properties["level"] == "MUST"
+    twice = {
+        p.get("name"): p.get("value") for p in cases["rfc3207.starttls-twice"].iter("property")
+    }
+    assert twice["level"] == "hardening"
+    assert failure.get("type") == "MUST nonconformance"
+
+
+# With 250 to everything the server fails a SHOULD (HELP wants 211/214), a MAY (MAIL before
+# EHLO is taken) and a hardening check (a 10,000-octet line is run).
+FAIL_ON_CASES = [
+    ("rfc5321.help", {"must": 0, "should": 1, "hardening": 1, "any": 1}),
+    ("robustness.overlong-command", {"must": 0, "should": 0, "hardening": 1, "any": 1}),
+    ("rfc5321.mail-before-ehlo", {"must": 0, "should": 0, "hardening": 0, "any": 1}),
+    ("rfc5321.rcpt-before-mail", {"must": 1, "should": 1, "hardening": 1, "any": 1}),
+]
+
+
+@pytest.mark.parametrize(("check_id", "statuses"), FAIL_ON_CASES)
+def test_fail_on_picks_the_levels_that_make_the_exit_status_1(
+    check_id: str, statuses: dict[str, int], capsys: pytest.CaptureFixture[str]
+) -> None:
+    got: dict[str, int] = {}
+    with BrokenServer(Faults(yes_to_everything=True)) as server:
+        for fail_on in statuses:
+            argv = [f"127.0.0.1:{server.port}", "--select", check_id, "--timeout", "2"]
+            got[fail_on] = main([*argv, "--fail-on", fail_on])
+    out = capsys.readouterr().out
+    assert got == statuses
+    assert f"  FAIL  {select([check_id])[0].level.value:<9} {check_id} " in out
+
+
+def test_fail_on_defaults_to_must(capsys: pytest.CaptureFixture[str]) -> None:
+    with BrokenServer(Faults(yes_to_everything=True)) as server:
+        argv = [f"127.0.0.1:{server.port}", "--select", "rfc5321.help", "--timeout", "2"]
+        assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "Summary: Meets every MUST it was tested on (0 MUST checks passed).\n" in out
+    assert out.endswith("Failed SHOULD: rfc5321.help\n")
 
 
 def test_cli_reports_a_server_left_unhealthy(
