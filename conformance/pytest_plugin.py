@@ -1,8 +1,12 @@
 """pytest entry: one parametrised test per conformance check, against a server fixture.
 
-In a test module (or a root conftest via ``pytest_plugins = ["conformance.pytest_plugin"]``)::
+Load it with ``pytest_plugins`` in a test module (or in the root conftest.py)::
 
-    from conformance.pytest_plugin import Check, Target, assert_check, pytest_generate_tests
+    import pytest
+
+    from conformance.pytest_plugin import Check, Target, assert_check
+
+    pytest_plugins = ["conformance.pytest_plugin"]
 
     CONFORMANCE_SELECT = ["rfc5321", "smuggling"]  # optional; default: every non-slow check
 
@@ -14,16 +18,18 @@ In a test module (or a root conftest via ``pytest_plugins = ["conformance.pytest
     def test_conformance(conformance_target: Target, conformance_check: Check) -> None:
         assert_check(conformance_target, conformance_check)
 
-Each check becomes a test named by its id; a skipped check is a pytest skip.
+Each check becomes a test named by its id; a skipped check is a pytest skip. Importing
+`pytest_generate_tests` into the module also works, but a linter that removes unused imports
+(ruff --fix, F401) deletes it; ``pytest_plugins`` is a name it keeps.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from pathlib import Path
 
 import pytest
 
+from conformance import deviations
 from conformance.registry import Check, select
 from conformance.report import failure_details
 from conformance.runner import discover, health_check, run_check
@@ -40,7 +46,10 @@ __all__ = [
 ]
 
 FIXTURE = "conformance_check"
-KNOWN_DIR = Path(__file__).parent / "known"
+KNOWN_DIR = deviations.KNOWN_DIR
+# Set once a test function is parametrised: the hook may run twice for one module, as a
+# loaded plugin and as a name imported into the module.
+_PARAMETRISED = pytest.StashKey[bool]()
 
 
 def selected_checks(names: Iterable[str] = (), *, slow: bool = False) -> list[Check]:
@@ -53,8 +62,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
     A module may set CONFORMANCE_SELECT (names) and CONFORMANCE_SLOW (bool).
     """
-    if FIXTURE not in metafunc.fixturenames:
+    if FIXTURE not in metafunc.fixturenames or metafunc.definition.stash.get(_PARAMETRISED, False):
         return
+    metafunc.definition.stash[_PARAMETRISED] = True
     names = getattr(metafunc.module, "CONFORMANCE_SELECT", ())
     slow = bool(getattr(metafunc.module, "CONFORMANCE_SLOW", False))
     checks = selected_checks(names, slow=slow)
@@ -87,8 +97,7 @@ def assert_check(target: Target, check: Check, *, health: bool = True) -> CheckR
     return result
 
 
-def known_failures(name: str) -> frozenset[str]:
-    """Check ids in the reviewed list conformance/known/<name>.txt (text before '#')."""
-    text = (KNOWN_DIR / f"{name}.txt").read_text(encoding="utf-8")
-    ids = (line.split("#", 1)[0].strip() for line in text.splitlines())
-    return frozenset(i for i in ids if i)
+def known_failures(name: str, variant: str | None = None) -> frozenset[str]:
+    """Check ids in the reviewed list conformance/known/<name>.txt that the server fails
+    in configuration `variant` (entries marked "[variant]", and those marked with none)."""
+    return deviations.known_failures(name, variant)

@@ -19,7 +19,6 @@ from conformance.runner import run_checks
 from conformance.target import Target
 from conformance.verdict import Verdict
 
-KNOWN = Path(__file__).parents[2] / "conformance" / "known" / "aiosmtpd.txt"
 USER, PASSWORD = "alice", "s3cret"
 
 
@@ -68,15 +67,6 @@ def aiosmtpd_target(tmp_path: Path, tls_context: ssl.SSLContext) -> Iterator[Tar
         )
     finally:
         controller.stop()
-
-
-def test_known_file_lists_each_check_once_with_a_reason() -> None:
-    lines = [ln for ln in KNOWN.read_text(encoding="utf-8").splitlines() if ln.strip()]
-    ids = [ln.split("#", 1)[0].strip() for ln in lines]
-    assert len(ids) == len(set(ids))
-    assert all("#" in ln and "RFC" in ln.split("#", 1)[1] for ln in lines)
-    every = {c.id for c in select(slow=True)}
-    assert set(ids) <= every
 
 
 @pytest.mark.filterwarnings("ignore:Session.login_data is deprecated:DeprecationWarning")

@@ -8,18 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from conformance.pytest_plugin import (
-    Check,
-    Target,
-    assert_check,
-    known_failures,
-    pytest_generate_tests,
-    selected_checks,
-)
+from conformance.pytest_plugin import Check, Target, assert_check, known_failures, selected_checks
 from conformance.verdict import Verdict
 from tests.conformance.broken_server import BrokenServer, Faults
 
-__all__ = ["pytest_generate_tests"]  # the hook pytest picks up from this module
+pytest_plugins = ["conformance.pytest_plugin"]
 
 CONFORMANCE_SELECT = ["smuggling", "rfc3207", "rfc1870.ehlo-parameter"]
 
