@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 
 from smtp_proto.config import ServerConfig, TlsMode
-from smtp_proto.proxy import ProxyVersion
 from transports.capacity import Utilization
 from transports.options import ServerOptions
 
@@ -42,10 +41,6 @@ def test_defaults_follow_the_seed_and_rfc() -> None:
         ({"backlog": 0}, "backlog must be at least 1"),
         ({"tls_key_path": "key.pem"}, "tls_key_path needs tls_cert_path"),
         ({"tls_cert_san": "a.example"}, "sequence of names"),
-        (
-            {"config": ServerConfig(proxy_protocol=ProxyVersion.V2), "tls_implicit_ports": "0"},
-            "implicit-TLS listeners",
-        ),
     ],
 )
 def test_bad_options_are_refused(changes: dict[str, Any], message: str) -> None:
