@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from transports.cli_checks import EXTRAS
+
 ROOT = Path(__file__).resolve().parent.parent
 APP = """\
 from smtp_proto import Context, Handler, ServerConfig
@@ -53,6 +55,14 @@ def test_mypy_checks_an_app_outside_the_repo_against_the_installed_package(
     ], done.stdout + done.stderr
 
 
+def _extras() -> dict[str, list[str]]:
+    """pyproject's optional dependencies: extra name to requirements."""
+    extras: dict[str, list[str]] = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]
+    return extras
+
+
 def _named_extras() -> set[str]:
     """The extras the README, CONTRIBUTING, the docs and the CLI's messages tell people to
     install: `pip install '.[a,b]'`, `smtp-proto[a]`."""
@@ -69,18 +79,22 @@ def _named_extras() -> set[str]:
 
 
 def test_every_extra_we_tell_people_to_install_exists() -> None:
-    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
-        "optional-dependencies"
-    ]
+    extras = _extras()
     named = _named_extras()
     assert {"test", "dev"} <= named  # the README's and CONTRIBUTING's install commands
     assert named <= set(extras)
 
 
+def test_the_extras_the_cli_asks_for_exist() -> None:
+    """`serve --transport trio` without trio says which extra to install: one that exists."""
+    extras = _extras()
+    named = {extra for _, extra in EXTRAS.values()}
+    assert named
+    assert named <= set(extras)
+
+
 def test_the_test_extra_leaves_the_linters_unpinned() -> None:
     """A user's environment is not forced to one linter release; CI pins them in `lint`."""
-    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
-        "optional-dependencies"
-    ]
+    extras = _extras()
     assert not [r for r in extras["test"] if re.match(r"(ruff|mypy)\b", r)]
     assert sorted(r.split("==")[0] for r in extras["lint"]) == ["mypy", "ruff"]
