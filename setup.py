@@ -40,4 +40,5 @@ def _extensions() -> list[object]:
     return list(mypycify([f"smtp_proto/{name}.py" for name in COMPILED], opt_level="3"))
 
 
-setup(ext_modules=_extensions())
+if __name__ == "__main__":  # setuptools runs it so; tests import COMPILED
+    setup(ext_modules=_extensions())

@@ -4,6 +4,9 @@
 I/O; the names below are the public API.
 """
 
+from importlib.machinery import EXTENSION_SUFFIXES
+
+from smtp_proto import connection as _connection
 from smtp_proto.config import ANY_VERB, AuthMode, CrlfMode, Limits, ServerConfig, TlsMode
 from smtp_proto.connection import ServerConnection
 from smtp_proto.context import Context, EnvelopeContext, MessageContext, Peer, ServerContext
@@ -70,8 +73,12 @@ from smtp_proto.replies import Reply
 from smtp_proto.session import Finish, Receive, RunHook, Session, StartTls, Step
 from smtp_proto.state import State, Verb
 
+# Whether the core was compiled with mypyc at install time (SMTP_PROTO_COMPILE=1; setup.py).
+COMPILED = str(_connection.__file__).endswith(tuple(EXTENSION_SUFFIXES))
+
 __all__ = [
     "ANY_VERB",
+    "COMPILED",
     "NEED_DATA",
     "PAUSED",
     "AuthCredentials",

@@ -4,7 +4,6 @@ unknown commands, 421 closing, abort, discard_message, the client closing, and m
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -355,8 +354,7 @@ MISUSES: dict[str, tuple[Callable[[], ServerConnection], Callable[[ServerConnect
 @pytest.mark.parametrize("name", list(MISUSES))
 def test_misuse_raises_and_changes_nothing(name: str) -> None:
     make, misuse = MISUSES[name]
-    conn = make()
-    twin = copy.deepcopy(conn)
+    conn, twin = make(), make()  # the same input: the same connection
     with pytest.raises(LocalProtocolError):
         misuse(conn)
     assert conn.state is twin.state
