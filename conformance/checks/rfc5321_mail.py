@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from conformance.checks.rfc5321_session import GROUP
 from conformance.probe import Probe, expect
-from conformance.verdict import CheckFailed, Level
+from conformance.verdict import CheckFailed, CheckSkipped, Level
 
 RCPT = "RCPT TO:<rcpt@example.test>"
 # Any answer but a syntax error: a server may refuse a recipient by policy.
@@ -185,17 +185,25 @@ GROUP.script(
     level=Level.MAY,
     rule="the server may refuse a mailbox with an empty domain",
 )
-GROUP.script(
+
+
+@GROUP.check(
     "mail-bad-then-good",
     "RFC 5321 4.1.4",
     "after a rejected MAIL the state is unchanged: a good MAIL gets 250",
-    "ready",
-    # An unknown parameter: no server can take it, however lenient its path syntax.
-    ("MAIL FROM:<sender@example.test> XNOSUCHPARAM=1", (555, 501, 500)),
-    ("MAIL FROM:<sender@example.test>", (250,)),
     level=Level.MUST,
     rule="an unacceptable MAIL gets 501 and the server stays in the same state",
 )
+def mail_bad_then_good(probe: Probe) -> None:
+    client = probe.ready()
+    # No path at all: refused by every server tried, however lenient its path syntax.
+    first = client.command("MAIL FROM:")
+    if first.code // 100 == 2:
+        raise CheckSkipped(f"MAIL FROM: with no path was taken ({first}): no refusal to test")
+    expect(first, 501, 500, 553, 555, what="MAIL FROM:")
+    expect(client.command("MAIL FROM:<sender@example.test>"), 250, what="MAIL afterwards")
+
+
 GROUP.script(
     "rcpt-no-brackets",
     "RFC 5321 4.1.2",
