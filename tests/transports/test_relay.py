@@ -16,8 +16,8 @@ from smtp_proto.errors import Smtpd452Error, Smtpd554Error
 from smtp_proto.handlers import RelayHandler, RelayTls, SinkHandler
 from tests.transports.transport_support import TIMEOUT, free_port
 from transports.base import ServerBase
+from transports.engines import server_class
 from transports.pytest_plugin import SmtpTestServer
-from transports.threaded import Server
 
 Factory = Callable[..., SmtpTestServer]
 MAIL = "Subject: relayed\r\nFrom: a@example.org\r\n\r\nHello\r\n"
@@ -26,13 +26,15 @@ RELAY_CONFIG = ServerConfig(hostname="relay.example.test", binarymime=False)
 
 @pytest.fixture
 def servers() -> Iterator[Callable[..., ServerBase]]:
-    """Start threaded servers for a test (127.0.0.1, port 0); each stops when it ends."""
+    """Start servers for a test (threads unless told; 127.0.0.1, port 0); each stops after."""
     started: list[ServerBase] = []
 
     def start(
-        handler: SinkHandler | RelayHandler, config: ServerConfig = RELAY_CONFIG
+        handler: SinkHandler | RelayHandler,
+        config: ServerConfig = RELAY_CONFIG,
+        engine: str = "threads",
     ) -> ServerBase:
-        server = Server(handler, "0", "127.0.0.1", config=config)
+        server = server_class(engine)(handler, "0", "127.0.0.1", config=config)
         server.start()
         started.append(server)
         return server
@@ -255,3 +257,16 @@ def test_tls_to_the_upstream_verifies_by_default() -> None:
     handler = RelayHandler("mx.example.test", tls="implicit")
     assert handler.ssl_context.verify_mode is ssl.CERT_REQUIRED
     assert handler.ssl_context.check_hostname
+
+
+@pytest.mark.parametrize("engine", ["asyncio", "trio"])
+def test_the_relay_runs_on_anyio_in_worker_threads(
+    smtp_server_factory: Factory, servers: Callable[..., ServerBase], engine: str
+) -> None:
+    upstream = smtp_server_factory(refuse={"gone@example.test": (550, "No such user")})
+    handler = RelayHandler("127.0.0.1", upstream.port, tls="off", timeout=TIMEOUT)
+    relay = servers(handler, engine=engine)
+    with smtplib.SMTP(*relay.addresses[0], timeout=TIMEOUT) as client:
+        refused = client.sendmail("a@example.org", ["b@example.test", "gone@example.test"], MAIL)
+    assert refused == {"gone@example.test": (550, b"5.0.0 No such user")}
+    assert upstream.wait_for(1)[0].rcpt_to == ("b@example.test",)
