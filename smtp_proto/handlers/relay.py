@@ -101,9 +101,11 @@ def _unreachable(where: str, err: BaseException) -> SmtpError:
 
 
 def _lost(where: str, err: BaseException) -> SmtpError:
-    if isinstance(err, TimeoutError):
+    # smtplib turns a failed read into SMTPServerDisconnected; the cause is its context.
+    cause = err.__context__ if isinstance(err, smtplib.SMTPServerDisconnected) else err
+    if isinstance(cause, TimeoutError):
         text = "Upstream server timed out, try again later"
-    elif isinstance(err, ssl.SSLError | ssl.CertificateError):
+    elif isinstance(cause, ssl.SSLError | ssl.CertificateError):
         text = "TLS with the upstream server failed, try again later"
     else:
         text = "Connection to the upstream server lost, try again later"

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import logging
 import smtplib
+import socket
 import ssl
+import threading
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -33,8 +36,9 @@ def servers() -> Iterator[Callable[..., ServerBase]]:
         handler: SinkHandler | RelayHandler,
         config: ServerConfig = RELAY_CONFIG,
         engine: str = "threads",
+        **options: Any,
     ) -> ServerBase:
-        server = server_class(engine)(handler, "0", "127.0.0.1", config=config)
+        server = server_class(engine)(handler, "0", "127.0.0.1", config=config, **options)
         server.start()
         started.append(server)
         return server
@@ -270,3 +274,41 @@ def test_the_relay_runs_on_anyio_in_worker_threads(
         refused = client.sendmail("a@example.org", ["b@example.test", "gone@example.test"], MAIL)
     assert refused == {"gone@example.test": (550, b"5.0.0 No such user")}
     assert upstream.wait_for(1)[0].rcpt_to == ("b@example.test",)
+
+
+class Forgetful(SinkHandler):
+    """Keeps messages and says when a session of it ended."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gone = threading.Event()
+
+    def on_disconnect_event(self, ctx: Context) -> None:
+        self.gone.set()
+
+
+def test_an_upstream_that_dropped_an_idle_connection_is_dialled_again(
+    servers: Callable[..., ServerBase],
+) -> None:
+    upstream = Forgetful()
+    port = servers(upstream, ServerConfig(), io_cmd_timeout=0.2).addresses[0][1]
+    relay = relay_to(servers, port)
+    with smtplib.SMTP(*relay, timeout=TIMEOUT) as client:
+        assert client.sendmail("a@example.org", ["b@example.test"], MAIL) == {}
+        assert upstream.gone.wait(TIMEOUT)  # the upstream timed our idle connection out
+        assert client.sendmail("a@example.org", ["c@example.test"], MAIL) == {}
+    first, second = upstream.messages
+    assert first.session_id != second.session_id
+
+
+def test_an_upstream_that_never_greets_times_out_with_451_4_4_2(
+    servers: Callable[..., ServerBase],
+) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as mute:  # connects, never accepted
+        relay = relay_to(servers, mute.getsockname()[1], timeout=0.2)
+        with smtplib.SMTP(*relay, timeout=TIMEOUT) as client:
+            client.ehlo()
+            assert client.mail("a@example.org") == (
+                451,
+                b"4.4.2 Upstream server timed out, try again later",
+            )
