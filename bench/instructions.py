@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Final
 
-from bench import inprocess, servers
+from bench import compiled, inprocess, servers
 from bench.load import Load, Message, run_smtp_source, smtp_source
 
 ROOT: Final = Path(__file__).resolve().parent.parent
@@ -32,14 +32,16 @@ _SUMMARY: Final = re.compile(rb"^summary: (\d+)$", re.MULTILINE)
 _SESSIONS: Final = 5
 
 
-def _callgrind(argv: list[str], feed: Callable[[subprocess.Popen[bytes]], None]) -> int:
+def _callgrind(
+    argv: list[str], feed: Callable[[subprocess.Popen[bytes]], None], cwd: Path = ROOT
+) -> int:
     """User-space instructions of `argv` run under callgrind; `feed` drives it meanwhile."""
     with tempfile.TemporaryDirectory(prefix="bench-callgrind-") as tmp:
         out = Path(tmp) / "callgrind.out"
         command = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", "--quiet"]
         with subprocess.Popen(
             [*command, sys.executable, *argv],
-            cwd=ROOT,
+            cwd=cwd,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
         ) as proc:
@@ -67,7 +69,9 @@ def count(engine: str, load: Load, exe: str, hook: str = "none") -> int:
         run_smtp_source(exe, port, load, Message.of_size(2000))
         proc.stdin.close()  # the server stops at the end of its input
 
-    return _callgrind(["-m", "bench.transport", "--serve", engine, "--serve-hook", hook], feed)
+    base, on_compiled = compiled.split(engine)
+    argv = ["-m", "bench.transport", "--serve", base, "--serve-hook", hook]
+    return _callgrind(argv, feed, compiled.tree() if on_compiled else ROOT)
 
 
 def per_message(engine: str, messages: int, many: bool, exe: str, hook: str = "none") -> float:

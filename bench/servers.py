@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
-from bench import floor
+from bench import compiled, floor
 
 if TYPE_CHECKING:
     from transports.base import ServerBase
@@ -33,6 +33,8 @@ REFERENCES: Final = ("floor", "node", "anyio-plain", "anyio-plain-trio")
 HOOKS: Final = ("none", "plain", "nonblocking", "async")
 NODE_DIR: Final = Path(__file__).resolve().parent / "node"
 KNOWN: Final = ENGINES + REFERENCES
+# Our engines over the compiled core (bench.compiled), by request.
+COMPILED: Final = tuple(engine + compiled.SUFFIX for engine in ENGINES[:-1])
 # Far above any scenario's connection count, so no session waits for a processing slot
 # (aiosmtpd has no such limit).
 PROCESSINGS: Final = 4096
@@ -52,6 +54,12 @@ _MODULES: Final = {
 
 def missing(engine: str) -> str | None:
     """Why `engine` cannot run here (a module is absent), or None when it can."""
+    engine, on_compiled = compiled.split(engine)
+    if on_compiled:
+        if engine not in ENGINES[:-1]:
+            return f"only our engines have a compiled core, not {engine}"
+        if reason := compiled.missing():
+            return reason
     if engine == "node":
         if shutil.which("node") is None:
             return "node is not on PATH"

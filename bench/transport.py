@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Final
 
-from bench import hotspots, inprocess, servers
+from bench import compiled, hotspots, inprocess, servers
 from bench.load import Load, LoadError, Message, open_idle, run_lean, run_smtp_source, smtp_source
 from bench.report import Result, Run, idle_table, load_average, machine, throughput_table
 
@@ -70,9 +70,10 @@ class ServerProcess:
         self._log: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 (closed in close())
         store = [] if maildir is None else ["--serve-maildir", str(maildir / engine)]
         store += ["--serve-hook", hook]
+        base, on_compiled = compiled.split(engine)
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.transport", "--serve", engine, *store],
-            cwd=ROOT,
+            [sys.executable, "-m", "bench.transport", "--serve", base, *store],
+            cwd=compiled.tree() if on_compiled else ROOT,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._log,
@@ -282,7 +283,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 def _engines(names: str) -> list[str]:
     """The engines asked for that can run here; exits on an unknown name."""
     wanted = [name.strip() for name in names.split(",") if name.strip()]
-    unknown = sorted(set(wanted) - set(servers.KNOWN))
+    unknown = sorted(set(wanted) - set(servers.KNOWN) - set(servers.COMPILED))
     if unknown:
         raise SystemExit(
             f"unknown engines: {', '.join(unknown)} (known: {', '.join(servers.KNOWN)})"
