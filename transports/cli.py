@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib.metadata
 import logging
+import math
 import signal
 import socket
 import ssl
@@ -149,6 +150,7 @@ def _serve_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--maildir", type=Path, help="default ./maildir (not with --relay)")
     p.add_argument(
         "--hostname",
+        type=_hostname,
         help="this server's name in replies and Received headers (default: the host's name)",
     )
     _relay_options(p)
@@ -173,16 +175,16 @@ def _serve_options(p: argparse.ArgumentParser) -> None:
     auth.add_argument("--auth-file", type=Path, help="a file of USER:PASSWORD lines")
     auth.add_argument("--auth-required", action="store_true", help="MAIL needs AUTH first")
     limits = p.add_argument_group("limits")
-    limits.add_argument("--max-connections", type=int, help="default unlimited")
+    limits.add_argument("--max-connections", type=_count, help="default unlimited")
     limits.add_argument(
         "--max-processings",
-        type=int,
+        type=_count,
         default=SERVE_PROCESSINGS,
         help=f"hooks run at once (a silent client holds none); default {SERVE_PROCESSINGS}",
     )
     limits.add_argument(
         "--processing-wait",
-        type=float,
+        type=_seconds,
         default=PROCESSING_WAIT,
         metavar="SECONDS",
         help=f"wait for a free slot, then 421; default {PROCESSING_WAIT:g}",
@@ -190,23 +192,23 @@ def _serve_options(p: argparse.ArgumentParser) -> None:
     timeouts = p.add_argument_group("time-outs (seconds)")
     timeouts.add_argument(
         "--cmd-timeout",
-        type=float,
+        type=_seconds,
         default=IO_CMD_TIMEOUT,
         help=f"for each command; default {IO_CMD_TIMEOUT:g} (RFC 5321 4.5.3.2)",
     )
     timeouts.add_argument(
         "--data-timeout",
-        type=float,
+        type=_seconds,
         default=IO_DATA_TIMEOUT,
         help=f"for each read of message text; default {IO_DATA_TIMEOUT:g}",
     )
     timeouts.add_argument(
         "--tls-timeout",
-        type=float,
+        type=_seconds,
         default=TLS_HANDSHAKE_TIMEOUT,
         help=f"for the TLS handshake; default {TLS_HANDSHAKE_TIMEOUT:g}",
     )
-    limits.add_argument("--max-size", type=int, metavar="BYTES", help="largest message")
+    limits.add_argument("--max-size", type=_count, metavar="BYTES", help="largest message")
     p.add_argument(
         "--transport",
         choices=TRANSPORTS,
@@ -223,6 +225,33 @@ def _serve_options(p: argparse.ArgumentParser) -> None:
     # Set by --workers for each worker it starts.
     p.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--worker-id", type=int, default=0, help=argparse.SUPPRESS)
+
+
+def _count(text: str) -> int:
+    """A whole number of at least 1 (argparse names the option in front)."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return int(text)
+
+
+def _seconds(text: str) -> float:
+    """A positive, finite number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    return value
+
+
+def _hostname(text: str) -> str:
+    """A name a greeting may carry: printable ASCII without spaces."""
+    try:
+        ServerConfig(hostname=text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"{text!r}: {err}") from err
+    return text
 
 
 def _relay_options(p: argparse.ArgumentParser) -> None:
@@ -243,7 +272,7 @@ def _relay_options(p: argparse.ArgumentParser) -> None:
     relay.add_argument("--relay-lmtp", action="store_true", help="speak LMTP upstream (port 24)")
     relay.add_argument(
         "--relay-timeout",
-        type=float,
+        type=_seconds,
         default=RELAY_TIMEOUT,
         metavar="SECONDS",
         help=f"for each upstream connect and reply; default {RELAY_TIMEOUT:g}",
@@ -439,6 +468,10 @@ def _config(
         extra["proxy_protocol"] = ProxyVersion(args.proxy_protocol)
     if args.proxy_trusted:
         extra["proxy_trusted"] = tuple(n.strip() for n in args.proxy_trusted.split(","))
+        try:
+            ServerConfig(proxy_trusted=extra["proxy_trusted"])
+        except ValueError as err:
+            raise UsageError(f"--proxy-trusted {args.proxy_trusted}: {err}") from err
     return ServerConfig(**extra, limits=limits, auth_mode=auth, tls_mode=tls)
 
 
@@ -545,8 +578,10 @@ def _credentials(pairs: Sequence[str], path: Path | None) -> dict[str, str]:
     if path is not None:
         try:
             text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as err:
-            raise UsageError(f"--auth-file {path}: {err}") from err
+        except OSError as err:
+            raise UsageError(f"--auth-file {path}: {err.strerror or err}") from err
+        except UnicodeDecodeError as err:
+            raise UsageError(f"--auth-file {path}: not UTF-8 text ({err.reason})") from err
         for number, line in enumerate(text.splitlines(), 1):
             if line.strip() and not line.lstrip().startswith("#"):
                 lines.append((f"{path}:{number}", line.rstrip("\r\n")))
