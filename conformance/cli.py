@@ -15,6 +15,7 @@ from pathlib import Path
 from conformance.client import ConnectionClosed as ClosedEarly
 from conformance.client import NoReply
 from conformance.junit import to_junit
+from conformance.page import to_html
 from conformance.registry import Check, select
 from conformance.report import FAIL_ON, TextReport, failed, to_json
 from conformance.runner import discover, run_checks
@@ -53,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--slow", action="store_true", help="include the slow idle time-out group")
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     p.add_argument("--junit", metavar="FILE", help="also write the results as JUnit XML")
+    p.add_argument("--html", metavar="FILE", help="also write the results as one HTML page")
     p.add_argument(
         "--fail-on",
         choices=tuple(FAIL_ON),
@@ -139,4 +141,6 @@ def main(argv: list[str] | None = None) -> int:
         Path(args.json).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     if args.junit:
         Path(args.junit).write_bytes(to_junit(args.address, results))
+    if args.html:
+        Path(args.html).write_text(to_html(args.address, results), encoding="utf-8")
     return 1 if failed(results, FAIL_ON[args.fail_on]) else 0
