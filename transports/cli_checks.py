@@ -18,6 +18,8 @@ EXTRAS: Final = {"trio": ("trio", "trio"), "gevent": ("gevent", "gevent")}
 # How long `check` waits for a greeting before it asks the peer to say something.
 GREETING_PATIENCE: Final = 2.0
 _REPLY: Final = re.compile(rb"[2-5]\d\d[ -]")
+# The first octet of a TLS record: an alert or a handshake (RFC 8446 5.1).
+_TLS_RECORDS: Final = frozenset({0x15, 0x16})
 
 
 class CliError(Exception):
@@ -90,7 +92,8 @@ def smtp_greeting(host: str, port: int, *, timeout: float, implicit_tls: bool) -
 
     A peer silent for `GREETING_PATIENCE` seconds is sent QUIT and a blank line: a slow
     SMTP server still greets, then says 221; a web server that waits for a request
-    answers that one, so it is told apart in seconds, not after the whole `timeout`.
+    answers that one, and a TLS port hangs up or sends an alert, so each is told apart
+    in seconds, not after the whole `timeout`.
     """
     try:
         sock = socket.create_connection((host, port), timeout=timeout)
@@ -111,17 +114,20 @@ def smtp_greeting(host: str, port: int, *, timeout: float, implicit_tls: bool) -
 def _first_words(sock: socket.socket, timeout: float) -> str | None:
     deadline = time.monotonic() + timeout
     first = _recv(sock, min(GREETING_PATIENCE, timeout))
-    if first == b"":  # silent so far: ask
+    if first is None:
+        return None  # closed without a word: the run reports it
+    asked = first == b""
+    if asked:  # silent so far: ask
         try:
             sock.sendall(b"QUIT\r\n\r\n")
         except OSError:
             return None
         first = _recv(sock, max(0.1, deadline - time.monotonic()))
-    if first is None:
-        return None  # closed without a word: the run reports it
     if first == b"":
         return f"no SMTP greeting within {timeout:g} s (the peer said nothing)"
-    if _REPLY.match(first):
+    if (first is None and asked) or (first and first[0] in _TLS_RECORDS):
+        return "no SMTP greeting (the peer waits for TLS: try --tls-implicit)"
+    if first is None or _REPLY.match(first):
         return None
     shown = first.split(b"\n", 1)[0].strip().decode("ascii", "replace")[:60]
     return f"no SMTP greeting (the peer said {shown!r})"

@@ -511,3 +511,19 @@ def test_serve_relays_to_an_upstream(smtp_server_factory: Callable[..., SmtpTest
     [mail] = upstream.wait_for(1)
     assert (mail.rcpt_to, mail.helo) == (("b@example.test",), "relay.example.test")
     assert "by relay.example.test (smtp-proto)" in " ".join(mail.message["Received"].split())
+
+
+def test_check_tells_an_implicit_tls_port_to_use_tls(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    options = ["--maildir", str(tmp_path / "m"), "--tls-implicit", "0"]
+    with serve(*options, listeners=2) as server:
+        host, port = server.address(tls=True)
+        started = time.monotonic()
+        assert main(["check", f"{host}:{port}"]) == 1
+        assert time.monotonic() - started < 5
+        assert server.stop() == 0
+    assert capsys.readouterr().err == (
+        f"cannot grade {host}:{port}: no SMTP greeting"
+        " (the peer waits for TLS: try --tls-implicit)\n"
+    )
