@@ -18,6 +18,7 @@ from smtp_proto.context import Context
 from smtp_proto.errors import Smtpd452Error, Smtpd554Error
 from smtp_proto.handlers import RelayHandler, RelayTls, SinkHandler
 from tests.transports.transport_support import TIMEOUT, free_port
+from transports import tls
 from transports.base import ServerBase
 from transports.engines import server_class
 from transports.pytest_plugin import SmtpTestServer
@@ -312,3 +313,23 @@ def test_an_upstream_that_never_greets_times_out_with_451_4_4_2(
                 451,
                 b"4.4.2 Upstream server timed out, try again later",
             )
+
+
+def test_an_implicit_tls_upstream(servers: Callable[..., ServerBase]) -> None:
+    cert, key = tls.generate_certificate("localhost", ["localhost"])
+    upstream = SinkHandler()
+    smtps = servers(
+        upstream,
+        ServerConfig(),
+        tls_implicit_ports="0",
+        ssl_context=tls.context_from_pem(cert, key),
+    )
+    [port] = [item.port for item in smtps.listeners if item.tls]
+    trusting = ssl.create_default_context(cadata=cert.decode("ascii"))
+    handler = RelayHandler(
+        "localhost", port, tls=RelayTls.IMPLICIT, ssl_context=trusting, timeout=TIMEOUT
+    )
+    with smtplib.SMTP(*servers(handler).addresses[0], timeout=TIMEOUT) as client:
+        assert client.sendmail("a@example.org", ["b@example.test"], MAIL) == {}
+    [mail] = upstream.messages
+    assert mail.encrypted
