@@ -12,7 +12,9 @@ before-queue proxy filter).
 
 Replies are mapped so a client never gives up on mail the upstream would take later:
 
-- an upstream 5xx stays that 5xx, with its text and enhanced code;
+- an upstream 5xx to MAIL, RCPT or the message stays that 5xx, with its text and
+  enhanced code; one that refuses the relay itself (its greeting, EHLO, our login) is
+  `451 4.4.0`, a setting to fix rather than the mail's fault;
 - an upstream 4xx becomes `451 4.4.0`, an unreachable upstream `451 4.4.1`, a lost
   connection, a time-out or a failed TLS handshake `451 4.4.2` (the client tries again);
 - with an LMTP upstream and an SMTP client, a message that some recipients took and others
@@ -339,7 +341,11 @@ class RelayHandler(Handler):
             if self.auth is not None:
                 smtp.login(*self.auth)
         except smtplib.SMTPHeloError as err:
-            raise upstream_refusal(err.smtp_code, err.smtp_error) from err
+            said = f"{err.smtp_code} {_reply_text(err.smtp_error)}"
+            raise _failed_setup(
+                f"Upstream server refused our greeting: {said}",
+                f"upstream {self.address} refused EHLO: {said}",
+            ) from err
         except smtplib.SMTPAuthenticationError as err:
             raise _failed_setup(
                 "Upstream server refused our login, try again later",

@@ -333,3 +333,22 @@ def test_an_implicit_tls_upstream(servers: Callable[..., ServerBase]) -> None:
         assert client.sendmail("a@example.org", ["b@example.test"], MAIL) == {}
     [mail] = upstream.messages
     assert mail.encrypted
+
+
+class Closed(SinkHandler):
+    """Greets every client with 554: it takes mail from no one."""
+
+    def on_connect_event(self, ctx: Context) -> None:
+        raise Smtpd554Error("No SMTP service here")
+
+
+def test_an_upstream_that_refuses_the_relay_itself_is_451_not_5xx(
+    servers: Callable[..., ServerBase],
+) -> None:
+    relay = relay_to(servers, servers(Closed(), ServerConfig()).addresses[0][1])
+    with smtplib.SMTP(*relay, timeout=TIMEOUT) as client:  # a setting to fix: try later
+        client.ehlo()
+        assert client.mail("a@example.org") == (
+            451,
+            b"4.4.0 Upstream server refused the connection: 554 No SMTP service here",
+        )
