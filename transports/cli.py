@@ -11,10 +11,8 @@ from __future__ import annotations
 import argparse
 import importlib.metadata
 import logging
-import math
 import signal
 import socket
-import ssl
 import sys
 import threading
 from collections.abc import Iterator, Sequence
@@ -28,11 +26,10 @@ from smtp_proto.context import Context
 from smtp_proto.errors import Smtpd535Error
 from smtp_proto.handler import Handler
 from smtp_proto.handlers.maildir import MaildirHandler
-from smtp_proto.handlers.relay import DEFAULT_TIMEOUT as RELAY_TIMEOUT
-from smtp_proto.handlers.relay import LMTP_PORT, RelayHandler, RelayTls
+from smtp_proto.handlers.relay import RelayHandler
 from smtp_proto.logs import SessionFormatter
 from smtp_proto.proxy import ProxyVersion
-from transports import cli_checks, listen
+from transports import cli_checks, cli_relay, listen
 from transports.base import ServerBase
 from transports.cli_checks import CliError
 from transports.engines import ENGINES, server_class
@@ -150,10 +147,10 @@ def _serve_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--maildir", type=Path, help="default ./maildir (not with --relay)")
     p.add_argument(
         "--hostname",
-        type=_hostname,
+        type=cli_checks.hostname,
         help="this server's name in replies and Received headers (default: the host's name)",
     )
-    _relay_options(p)
+    cli_relay.add_options(p)
     tls = p.add_argument_group("TLS")
     tls.add_argument("--tls", choices=tuple(TLS_MODES), default="off", help="STARTTLS")
     tls.add_argument(
@@ -175,16 +172,16 @@ def _serve_options(p: argparse.ArgumentParser) -> None:
     auth.add_argument("--auth-file", type=Path, help="a file of USER:PASSWORD lines")
     auth.add_argument("--auth-required", action="store_true", help="MAIL needs AUTH first")
     limits = p.add_argument_group("limits")
-    limits.add_argument("--max-connections", type=_count, help="default unlimited")
+    limits.add_argument("--max-connections", type=cli_checks.count, help="default unlimited")
     limits.add_argument(
         "--max-processings",
-        type=_count,
+        type=cli_checks.count,
         default=SERVE_PROCESSINGS,
         help=f"hooks run at once (a silent client holds none); default {SERVE_PROCESSINGS}",
     )
     limits.add_argument(
         "--processing-wait",
-        type=_seconds,
+        type=cli_checks.seconds,
         default=PROCESSING_WAIT,
         metavar="SECONDS",
         help=f"wait for a free slot, then 421; default {PROCESSING_WAIT:g}",
@@ -192,23 +189,25 @@ def _serve_options(p: argparse.ArgumentParser) -> None:
     timeouts = p.add_argument_group("time-outs (seconds)")
     timeouts.add_argument(
         "--cmd-timeout",
-        type=_seconds,
+        type=cli_checks.seconds,
         default=IO_CMD_TIMEOUT,
         help=f"for each command; default {IO_CMD_TIMEOUT:g} (RFC 5321 4.5.3.2)",
     )
     timeouts.add_argument(
         "--data-timeout",
-        type=_seconds,
+        type=cli_checks.seconds,
         default=IO_DATA_TIMEOUT,
         help=f"for each read of message text; default {IO_DATA_TIMEOUT:g}",
     )
     timeouts.add_argument(
         "--tls-timeout",
-        type=_seconds,
+        type=cli_checks.seconds,
         default=TLS_HANDSHAKE_TIMEOUT,
         help=f"for the TLS handshake; default {TLS_HANDSHAKE_TIMEOUT:g}",
     )
-    limits.add_argument("--max-size", type=_count, metavar="BYTES", help="largest message")
+    limits.add_argument(
+        "--max-size", type=cli_checks.count, metavar="BYTES", help="largest message"
+    )
     p.add_argument(
         "--transport",
         choices=TRANSPORTS,
@@ -227,64 +226,12 @@ def _serve_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--worker-id", type=int, default=0, help=argparse.SUPPRESS)
 
 
-def _count(text: str) -> int:
-    """A whole number of at least 1 (argparse names the option in front)."""
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
-    return int(text)
-
-
-def _seconds(text: str) -> float:
-    """A positive, finite number of seconds."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not 0 < value < math.inf:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
-    return value
-
-
-def _hostname(text: str) -> str:
-    """A name a greeting may carry: printable ASCII without spaces."""
-    try:
-        ServerConfig(hostname=text)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(f"{text!r}: {err}") from err
-    return text
-
-
-def _relay_options(p: argparse.ArgumentParser) -> None:
-    relay = p.add_argument_group("relaying (instead of a Maildir)")
-    relay.add_argument(
-        "--relay",
-        metavar="HOST[:PORT]",
-        help="forward every message to this server; it is asked before each reply",
-    )
-    relay.add_argument(
-        "--relay-tls",
-        choices=tuple(mode.value for mode in RelayTls),
-        default=RelayTls.STARTTLS.value,
-        help="starttls (default; required, certificate verified), implicit or off",
-    )
-    relay.add_argument("--relay-ca", type=Path, metavar="PEM", help="trust these CAs upstream")
-    relay.add_argument("--relay-auth", metavar="USER:PASSWORD", help="log in upstream")
-    relay.add_argument("--relay-lmtp", action="store_true", help="speak LMTP upstream (port 24)")
-    relay.add_argument(
-        "--relay-timeout",
-        type=_seconds,
-        default=RELAY_TIMEOUT,
-        metavar="SECONDS",
-        help=f"for each upstream connect and reply; default {RELAY_TIMEOUT:g}",
-    )
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     args_list = list(sys.argv[1:] if argv is None else argv)
     try:
         if args_list[:1] == ["check"]:
-            return _check(args_list[1:])
+            return cli_checks.check(args_list[1:])
         args = build_parser().parse_args(args_list)
         server = _build_server(args)  # every option checked, even where workers serve
         count = worker_count(args.workers)
@@ -392,12 +339,7 @@ def _build_server(args: argparse.Namespace) -> ServerBase:
     tls_mode = TLS_MODES[args.tls]
     if args.cert is not None and tls_mode is TlsMode.FORBIDDEN and not args.tls_implicit:
         raise UsageError("--cert needs --tls optional|required or --tls-implicit")
-    if args.relay is not None and args.maildir is not None:
-        raise UsageError("--relay forwards instead of storing: drop --maildir")
-    if args.relay is None:
-        for name in ("relay_auth", "relay_ca", "relay_lmtp"):
-            if getattr(args, name):
-                raise UsageError(f"--{name.replace('_', '-')} needs --relay HOST[:PORT]")
+    cli_relay.check_use(args)
     hostname = args.hostname or _local_name()  # one name in greetings and Received lines
     options = ServerOptions(
         ports=ports,
@@ -417,13 +359,7 @@ def _build_server(args: argparse.Namespace) -> ServerBase:
     cli_checks.engine_available(args.transport)
     if args.cert is not None:
         cli_checks.tls_files(args.cert, args.key)
-    handler: Handler
-    if args.relay is not None:
-        handler = _relay(args, credentials, hostname)
-    else:
-        path = args.maildir or Path("maildir")
-        cli_checks.maildir(path)
-        handler = ServeHandler(path, credentials, hostname)
+    handler = _handler(args, credentials, hostname)
     return _server_class(args.transport)(
         handler,
         options.ports,
@@ -440,6 +376,15 @@ def _build_server(args: argparse.Namespace) -> ServerBase:
         processing_wait=options.processing_wait,
         reuse_port=options.reuse_port,
     )
+
+
+def _handler(args: argparse.Namespace, credentials: dict[str, str], hostname: str) -> Handler:
+    """The relay for --relay, else the Maildir (made here, once every option is checked)."""
+    if args.relay is not None:
+        return ServeRelay(credentials, **cli_relay.settings(args), hostname=hostname)
+    path = args.maildir or Path("maildir")
+    cli_checks.maildir(path)
+    return ServeHandler(path, credentials, hostname)
 
 
 def _server_class(transport: str) -> type[ServerBase]:
@@ -495,81 +440,6 @@ def _host_port(text: str) -> tuple[str, str]:
     if not sep or not host or not port:
         raise UsageError(f"--listen {text}: expected HOST:PORT")
     return host, port
-
-
-def _relay(args: argparse.Namespace, credentials: dict[str, str], hostname: str) -> ServeRelay:
-    """The handler for --relay and its options."""
-    if args.transport == "gevent":
-        raise UsageError("--relay waits for the upstream in its hooks: use --transport threads")
-    host, port = _relay_address(args.relay, LMTP_PORT if args.relay_lmtp else None)
-    tls = RelayTls(args.relay_tls)
-    auth = None
-    if args.relay_auth is not None:
-        user, sep, password = args.relay_auth.partition(":")
-        if not sep or not user or not password:
-            raise UsageError(f"--relay-auth {user}:...: expected USER:PASSWORD")
-        if tls is RelayTls.OFF:
-            raise UsageError("--relay-auth needs --relay-tls starttls or implicit")
-        auth = (user, password)
-    context = None
-    if args.relay_ca is not None:
-        try:
-            context = ssl.create_default_context(cafile=args.relay_ca)
-        except ssl.SSLError as err:
-            raise UsageError(
-                f"--relay-ca {args.relay_ca}: no CA certificate ({err.reason})"
-            ) from err
-        except OSError as err:
-            raise UsageError(f"--relay-ca {args.relay_ca}: {err.strerror or err}") from err
-    return ServeRelay(
-        credentials,
-        host,
-        port=port,
-        tls=tls,
-        ssl_context=context,
-        auth=auth,
-        lmtp=args.relay_lmtp,
-        timeout=args.relay_timeout,
-        hostname=hostname,
-    )
-
-
-def _relay_address(text: str, default_port: int | None) -> tuple[str, int | None]:
-    """HOST, HOST:PORT or [IPv6]:PORT (a path for an LMTP Unix socket)."""
-    if text.startswith("/"):
-        return text, None
-    host, sep, port = text.rpartition(":")
-    if not sep or (":" in host and not host.startswith("[")):
-        host, port = text, ""  # no port, or a bare IPv6 address
-    host = host.removeprefix("[").removesuffix("]")
-    if not host:
-        raise UsageError(f"--relay {text}: expected HOST[:PORT]")
-    if not port:
-        return host, default_port
-    if not port.isdigit() or not 0 < int(port) < 65536:
-        raise UsageError(f"--relay {text}: bad port {port!r}, expected 1..65535")
-    return host, int(port)
-
-
-def _check(argv: list[str]) -> int:
-    """`smtp-proto check`: a peer that is no SMTP server is told apart before the run."""
-    from conformance.cli import build_parser as check_parser  # imported only when used
-    from conformance.cli import main as check_main
-    from conformance.target import parse_hostport
-
-    args = check_parser().parse_args(argv)
-    if args.address is not None and not args.list and args.proxy is None:
-        try:
-            host, port = parse_hostport(args.address)
-        except ValueError:
-            return check_main(argv)  # it reports the bad address itself
-        why = cli_checks.smtp_greeting(
-            host, port, timeout=args.timeout, implicit_tls=args.tls_implicit
-        )
-        if why is not None:
-            print(f"cannot grade {args.address}: {why}", file=sys.stderr)
-            return 1
-    return check_main(argv)
 
 
 def _credentials(pairs: Sequence[str], path: Path | None) -> dict[str, str]:

@@ -1,17 +1,22 @@
 """What the `smtp-proto` command checks before it starts, so that each error names the
-option and the file or value at fault: TLS files, the Maildir, engines' extras, and
-whether a peer to be graded speaks SMTP at all.
+option and the file or value at fault: numbers, names, TLS files, the Maildir, engines'
+extras; and `check`, which first asks whether the peer to be graded speaks SMTP at all.
 """
 
 from __future__ import annotations
 
+import argparse
 import importlib
+import math
 import re
 import socket
 import ssl
+import sys
 import time
 from pathlib import Path
 from typing import Final
+
+from smtp_proto.config import ServerConfig
 
 # The extra that brings each engine's library: (module, extra).
 EXTRAS: Final = {"trio": ("trio", "trio"), "gevent": ("gevent", "gevent")}
@@ -24,6 +29,33 @@ _TLS_RECORDS: Final = frozenset({0x15, 0x16})
 
 class CliError(Exception):
     """A value the command cannot use; its text names the option and the value."""
+
+
+def count(text: str) -> int:
+    """A whole number of at least 1 (argparse names the option in front)."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return int(text)
+
+
+def seconds(text: str) -> float:
+    """A positive, finite number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    return value
+
+
+def hostname(text: str) -> str:
+    """A name a greeting may carry: printable ASCII without spaces."""
+    try:
+        ServerConfig(hostname=text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"{text!r}: {err}") from err
+    return text
 
 
 def engine_available(transport: str) -> None:
@@ -143,3 +175,22 @@ def _recv(sock: socket.socket, wait: float) -> bytes | None:
     except OSError:
         return None
     return data or None
+
+
+def check(argv: list[str]) -> int:
+    """`smtp-proto check`: a peer that is no SMTP server is told apart before the run."""
+    from conformance.cli import build_parser as check_parser  # imported only when used
+    from conformance.cli import main as check_main
+    from conformance.target import parse_hostport
+
+    args = check_parser().parse_args(argv)
+    if args.address is not None and not args.list and args.proxy is None:
+        try:
+            host, port = parse_hostport(args.address)
+        except ValueError:
+            return check_main(argv)  # it reports the bad address itself
+        why = smtp_greeting(host, port, timeout=args.timeout, implicit_tls=args.tls_implicit)
+        if why is not None:
+            print(f"cannot grade {args.address}: {why}", file=sys.stderr)
+            return 1
+    return check_main(argv)
