@@ -352,3 +352,30 @@ def test_an_upstream_that_refuses_the_relay_itself_is_451_not_5xx(
             451,
             b"4.4.0 Upstream server refused the connection: 554 No SMTP service here",
         )
+
+
+def test_sessions_at_once_each_have_their_own_upstream_connection(
+    smtp_server: SmtpTestServer, servers: Callable[..., ServerBase]
+) -> None:
+    relay = relay_to(servers, smtp_server.port)
+    failures: list[BaseException] = []
+
+    def send(n: int) -> None:
+        try:
+            with smtplib.SMTP(*relay, timeout=TIMEOUT) as client:
+                for m in range(3):
+                    client.sendmail(f"s{n}@example.org", [f"r{m}@example.test"], MAIL)
+        except (OSError, smtplib.SMTPException) as err:
+            failures.append(err)
+
+    senders = [threading.Thread(target=send, args=(n,)) for n in range(10)]
+    for sender in senders:
+        sender.start()
+    for sender in senders:
+        sender.join()
+    assert failures == []
+    mails = smtp_server.wait_for(30)
+    by_session: dict[str, set[str]] = {}
+    for mail in mails:
+        by_session.setdefault(mail.session_id, set()).add(mail.mail_from)
+    assert [len(froms) for froms in by_session.values()] == [1] * 10  # never crossed
