@@ -138,6 +138,7 @@ class HookDriver:
         self._discarding = False  # a hook refused the message being received
         self._lmtp = False
         self._previous_helo = ("", "")
+        self._accepted = 0  # messages answered 250 (for the session's last log line)
 
     # The session's verbs --------------------------------------------------------------------
 
@@ -409,6 +410,7 @@ class HookDriver:
 
     def _after_message(self, event: MessageReceived, outcome: Outcome) -> None:
         refusal = self._refusal(f"message {self.ctx.message.queue_id}", outcome)
+        self._accepted += refusal is None
         if refusal is None and self.logs(logging.INFO):
             envelope, message = self.ctx.envelope, self.ctx.message
             recipients = ",".join(f"<{r}>" for r in envelope.rcpt_to)
@@ -439,7 +441,9 @@ class HookDriver:
     def _after_rejected(self, event: CommandRejected, outcome: Outcome) -> None:
         if event.reply.is_error:
             self.ctx.server.exceptions += 1
-        self.log(logging.DEBUG, f"{event.command} refused by the server: {_show(event.reply)}")
+        # Every refusal at INFO, as Postfix logs its rejects; the rest only with -v.
+        level = logging.INFO if event.reply.is_error else logging.DEBUG
+        self.log(level, f"{event.command} refused by the server: {_show(event.reply)}")
 
     def _after_reset(self, event: SessionReset, outcome: Outcome) -> None:
         self._discarding = False
@@ -448,7 +452,12 @@ class HookDriver:
     def _after_closed(self, event: ConnectionClosed, outcome: Outcome) -> None:
         self._refusal("disconnect", outcome)
         how = "by the client" if event.by_client else "by the server"
-        self.log(logging.DEBUG, f"connection closed {how}")
+        server = self.ctx.server
+        self.log(  # one line per session at INFO: how it ended and what it did
+            logging.INFO,
+            f"connection closed {how}: data={self._accepted}/{server.messages}"
+            f" errors={server.exceptions}",
+        )
 
     def _helo_text(self, client: str) -> str:
         """The first line the core sends for HELO/EHLO/LHLO when none is given."""

@@ -135,3 +135,26 @@ def test_received_names_the_server_as_its_greeting_did(
     )
     [message] = mailbox.Maildir(tmp_path / "md", create=False)
     assert f"by {name} (smtp-proto)" in " ".join(message["Received"].split())
+
+
+def test_the_cores_refusals_and_each_session_end_are_logged_at_info(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="smtp_proto")
+    required = ServerConfig(hostname="mx.example.test", auth_mode=AuthMode.REQUIRED)
+    pump(
+        make_session(Gateway(), required),
+        b"EHLO c.example\r\nMAIL FROM:<a@example.test>\r\n",
+        LOGIN,
+        b"MAIL FROM:<a@example.test>\r\nRCPT TO:<b@example.test>\r\nDATA\r\nhi\r\n.\r\n"
+        b"MAIL FROM:<a@example.test>\r\nRCPT TO:<oops\r\nQUIT\r\n",
+    )
+    facts = "client=client.example.test[127.0.0.2]"
+    assert info_lines(caplog) == [
+        f"INFO [S1] MAIL refused by the server: 530 5.7.0 Authentication required {facts} tls=no",
+        "INFO [S1] accepted S1.1 from=<a@example.test> to=<b@example.test> size=4"
+        f" {facts} user=alice tls=no",
+        "INFO [S1] RCPT refused by the server: 501 5.5.4 Syntax error in parameters or arguments"
+        f" {facts} user=alice tls=no",
+        f"INFO [S1] connection closed by the server: data=1/1 errors=2 {facts} user=alice tls=no",
+    ]

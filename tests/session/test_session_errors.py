@@ -78,7 +78,7 @@ def test_disconnect_hook_runs_when_the_client_goes_away(
     assert out.endswith(b"250 HELP\r\n")
     messages = [r.getMessage() for r in caplog.records]
     assert "[S1] disconnect failed: RuntimeError: cleanup failed" in messages
-    assert messages[-1] == "[S1] connection closed by the client"
+    assert messages[-1] == "[S1] connection closed by the client: data=0/0 errors=0"
 
 
 def test_a_hook_outcome_is_owed_before_the_next_step() -> None:

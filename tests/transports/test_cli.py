@@ -203,6 +203,8 @@ def test_serve_with_starttls_implicit_tls_and_auth(tmp_path: Path) -> None:
     with serve(*options, listeners=2) as server:
         assert any("self-signed" in line for line in server.log)
         with smtplib.SMTP(*server.address(), timeout=TIMEOUT) as client:
+            client.ehlo()
+            assert client.mail("alice@example.test")[0] == 530  # TLS first
             client.starttls(context=unverified)
             client.login("alice", "s3:cr3t")
             client.sendmail("alice@example.test", ["b@example.test"], BODY)
@@ -214,6 +216,7 @@ def test_serve_with_starttls_implicit_tls_and_auth(tmp_path: Path) -> None:
         accepted = server.read_until("from=<bob@example.test>")
         assert server.stop() == 0
     assert accepted.endswith(" client=[127.0.0.1] user=bob tls=yes\n")
+    assert any(" MAIL refused by the server: 530 " in line for line in server.log)  # no -v
     refused = [line for line in server.log if " refused: 535 " in line]  # one per mechanism
     assert refused  # visible without -v, with who and how
     assert all(line.endswith("for 'bob') client=[127.0.0.1] tls=yes") for line in refused)
