@@ -11,14 +11,12 @@ from __future__ import annotations
 import argparse
 import importlib.metadata
 import logging
-import signal
 import socket
 import sys
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from types import FrameType
 from typing import Any, Final, NoReturn
 
 from smtp_proto.config import AuthMode, Limits, ServerConfig, TlsMode
@@ -40,7 +38,7 @@ from transports.options import (
     TLS_HANDSHAKE_TIMEOUT,
     ServerOptions,
 )
-from transports.supervisor import supervise, worker_count
+from transports.supervisor import stop_on_signals, supervise, worker_count
 
 PROG: Final = "smtp-proto"
 TRANSPORTS: Final = ENGINES
@@ -255,7 +253,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def serve(server: ServerBase, stop: threading.Event | None = None) -> int:
     """Start `server`, wait for `stop` (or SIGINT/SIGTERM), stop it gracefully."""
     stop = stop or threading.Event()
-    with _signals(stop):  # before start(): a signal right after "listening on" must count
+    with stop_on_signals(stop):  # before start(): a signal right after "listening on" must count
         try:
             server.start()
         except (OSError, ValueError) as err:  # a taken port, a bad certificate, a duplicate
@@ -268,29 +266,9 @@ def serve(server: ServerBase, stop: threading.Event | None = None) -> int:
     return 0
 
 
-@contextmanager
-def _signals(stop: threading.Event) -> Iterator[None]:
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous: dict[int, Any] = {}
-
-    def handle(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-        signal.signal(signum, previous[signum])  # a second signal acts at once
-
-    for number in (signal.SIGINT, signal.SIGTERM):
-        previous[number] = signal.signal(number, handle)
-    try:
-        yield
-    finally:
-        for restore, old in previous.items():
-            signal.signal(restore, old)
-
-
 def _supervise(count: int, worker_argv: list[str]) -> int:
     stop = threading.Event()
-    with _signals(stop):
+    with stop_on_signals(stop):
         return supervise(count, worker_argv, stop)
 
 
