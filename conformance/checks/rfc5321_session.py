@@ -21,7 +21,7 @@ _KEYWORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*")
     "RFC 5321 3.1, 4.2",
     "the greeting is a 220 naming the server",
     level=Level.MUST,
-    rule="the server opens with 220 and its domain (or 554 to refuse the session)",
+    rule="the server opens with 220 and its domain",
 )
 def greeting(probe: Probe) -> None:
     reply = expect(probe.connect().reply(), 220, what="greeting")
