@@ -344,7 +344,9 @@ def build(out: Callable[[str], None] = print) -> str:
             continue
         rows.append(row)
         out(f"done  {row.name} {row.version}: MUST {row.counts[Level.MUST][Verdict.FAIL]} failed")
-    if not Path("/usr/sbin/smtpd").exists():
+    if Path("/usr/sbin/smtpd").exists():
+        notes.append("OpenSMTPD: installed but not graded, no launcher for it yet.")
+    else:
         notes.append("OpenSMTPD: not graded, the opensmtpd package is not installed here.")
     checks = len(select())
     when = datetime.datetime.now(datetime.UTC).date().isoformat()
