@@ -128,13 +128,12 @@ class Postfix:
     config: Path
 
 
-def _write_config(root: Path, port: int, *, strict: bool, tls: tuple[Path, Path] | None) -> Path:
+def _write_config(root: Path, port: int, settings: dict[str, str], services: str) -> Path:
     config = root / "etc"
     config.mkdir(parents=True)
-    settings = main_cf(root, strict=strict, tls=tls)
     lines = [f"{name} = {value}" for name, value in settings.items()]
     (config / "main.cf").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    (config / "master.cf").write_text(_MASTER.format(address=f"127.0.0.1:{port}"))
+    (config / "master.cf").write_text(_MASTER.format(address=f"127.0.0.1:{port}") + services)
     (root / "queue").mkdir()  # root's; postfix start makes the owned parts inside
     owner = pwd.getpwnam("postfix")
     for sub in ("data", "mail"):
@@ -188,17 +187,24 @@ def _stop(config: Path, root: Path, timeout: float = 20.0) -> None:
 
 @contextlib.contextmanager
 def running_postfix(
-    *, strict: bool = False, tls: tuple[Path, Path] | None = None
+    *,
+    strict: bool = False,
+    tls: tuple[Path, Path] | None = None,
+    settings: dict[str, str] | None = None,
+    services: str = "",
 ) -> Iterator[Postfix]:
     """Start Postfix in a fresh directory under /tmp, yield it, then stop it and remove the
-    directory. `strict` turns on the bare-newline and RFC 821 envelope switches."""
+    directory. `strict` turns on the bare-newline and RFC 821 envelope switches; `settings`
+    are main.cf lines over the receiving instance's, `services` master.cf lines added."""
     # Postfix's daemons run as the postfix user: every parent must let it through, which a
     # pytest tmp_path (mode 0700) does not.
     root = Path(tempfile.mkdtemp(prefix="smtp-proto-postfix-"))
     root.chmod(0o755)
     try:
         port = free_port()
-        config = _write_config(root, port, strict=strict, tls=tls)
+        config = _write_config(
+            root, port, main_cf(root, strict=strict, tls=tls) | (settings or {}), services
+        )
         try:
             _postfix(config, "start")
             _wait_listening(port, 20.0)
