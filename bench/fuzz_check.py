@@ -23,6 +23,7 @@ from typing import Final
 from bench.fuzz_gen import ANSWERS, HOOK_OUTCOMES, Case, Json
 from smtp_proto import replies
 from smtp_proto.config import AuthMode, CrlfMode, Limits, ServerConfig, TlsMode
+from smtp_proto.config_values import ConfigValues
 from smtp_proto.connection import ServerConnection
 from smtp_proto.context import Context, Peer
 from smtp_proto.driver import HookDriver, config_for
@@ -43,6 +44,7 @@ from smtp_proto.events import (
     ProxyHeaderReceived,
     StartTlsRequest,
     UnknownCommand,
+    XclientRequest,
 )
 from smtp_proto.handler import Handler
 from smtp_proto.proxy import ProxyVersion
@@ -88,8 +90,16 @@ def build_config(config: Json) -> ServerConfig:
 
 
 def new_connection(config: ServerConfig, encrypted: bool, nonce: bool) -> ServerConnection:
-    """The connection under test (tests pass a broken one to show the checks fail)."""
-    return ServerConnection(config, encrypted=encrypted, nonce=(lambda: NONCE) if nonce else None)
+    """The connection under test (tests pass a broken one to show the checks fail); XCLIENT
+    taken and offered as a `Session` would for `PEER`."""
+    xclient = bool(config.xclient_trusted)
+    return ServerConnection(
+        config,
+        encrypted=encrypted,
+        nonce=(lambda: NONCE) if nonce else None,
+        xclient=xclient,
+        xclient_offered=xclient and ConfigValues.of(config).trusts_xclient(PEER.remote_ip),
+    )
 
 
 # Reads ----------------------------------------------------------------------------------
@@ -153,6 +163,7 @@ _ACCEPT_WITH: Final[dict[type[Decision], Reply]] = {
     Helo: Reply(250, ("mx.fuzz.example custom hello",)),
     DataStart: Reply(354, ("Go ahead, fuzz",)),
     StartTlsRequest: Reply(220, ("Go ahead with TLS",), (2, 0, 0)),
+    XclientRequest: Reply(220, ("mx.fuzz.example greets the named client",)),
 }
 _ACCEPTED: Final = Reply(250, ("Fuzz OK",), (2, 0, 0))
 _REJECT_WITH: Final = {

@@ -288,6 +288,8 @@ def _gen_gateway(rng: random.Random) -> Json:
             config["proxy_max_tlvs"] = rng.randint(0, 40)
         if rng.random() < 0.7:  # the driver's peer is 198.51.100.7: trusted, or not
             config["proxy_trusted"] = rng.choice([["198.51.100.0/24"], ["10.0.0.0/8", "::1"]])
+    if rng.random() < 0.15:  # XCLIENT taken from the peer, or refused to it
+        config["xclient_trusted"] = rng.choice([["198.51.100.0/24"], ["10.0.0.0/8"]])
     return config
 
 
@@ -506,6 +508,12 @@ def _simple(plan: Plan) -> None:
             ("STARTTLS", "x"),
             ("XYZZY", ""),
             ("XCLIENT", "NAME=x ADDR=192.0.2.1"),
+            ("XCLIENT", "ADDR=IPV6:2001:db8::9 PORT=2525 PROTO=esmtp DESTPORT=25"),
+            ("XCLIENT", "NAME=[TEMPUNAVAIL] HELO=a+2Bb LOGIN=[UNAVAILABLE]"),
+            ("XCLIENT", "ADDR=300.1.1.1"),
+            ("XCLIENT", "NAME=a+ZZ"),
+            ("XCLIENT", "FOO=1"),
+            ("XCLIENT", ""),
             ("XFOO", "bar"),
             ("", ""),
             ("MAIL", ""),

@@ -29,6 +29,7 @@ from smtp_proto.events import (
     SessionReset,
     StartTlsRequest,
     UnknownCommand,
+    XclientRequest,
 )
 from smtp_proto.params import Body, MailParams, ParamError, parse_mail_params, parse_rcpt_params
 from smtp_proto.replies import Reply
@@ -43,6 +44,7 @@ from smtp_proto.state import (
     State,
     Verb,
 )
+from smtp_proto.xclient import XclientError, read_attributes
 
 Handled = Decision | None  # a decision to answer, or None: the command was answered
 
@@ -59,10 +61,16 @@ class Commands:
     """Protocol status of one session and a handler per verb."""
 
     def __init__(
-        self, config: ServerConfig, *, encrypted: bool, nonce: Callable[[], str] | None
+        self,
+        config: ServerConfig,
+        *,
+        encrypted: bool,
+        nonce: Callable[[], str] | None,
+        xclient: bool = False,
     ) -> None:
         self.config = config
         self._nonce = nonce
+        self._xclient = xclient  # XCLIENT is offered and taken on this connection
         self._out = bytearray()
         self._events: deque[Event] = deque()
         self._state = State.GREETING
@@ -132,6 +140,8 @@ class Commands:
         word, _, arg = text.partition(" ")
         name = word.upper() if word.isascii() else ""
         verb = VERBS.get(name)
+        if verb is Verb.XCLIENT and not self._xclient:
+            verb = None  # as any verb SMTP does not define
         known = name if verb is not None else ""  # the first word may hold control bytes
         if length > self._values.line_limits.get(verb, self.config.limits.command_line):
             self._refuse(known, replies.LINE_TOO_LONG)
@@ -395,6 +405,13 @@ class Commands:
         self._refuse("AUTH", reply)
         return None
 
+    def _xclient_command(self, arg: str) -> Handled:
+        try:
+            return XclientRequest(attributes=read_attributes(arg))
+        except XclientError as err:
+            self._refuse("XCLIENT", Reply(501, (str(err),), (5, 5, 4)))
+            return None
+
     def _starttls(self, arg: str) -> Handled:
         if self.config.tls_mode is TlsMode.FORBIDDEN:
             self._refuse("STARTTLS", replies.NOT_IMPLEMENTED)
@@ -413,7 +430,7 @@ _DATA_START: Final = DataStart(bdat=False)
 _BDAT_START: Final = DataStart(bdat=True)
 _RESETS: Final = {
     (reason, full): SessionReset(reason=reason, full=full)
-    for reason in ("RSET", "HELO", "EHLO", "LHLO", "STARTTLS", "MESSAGE")
+    for reason in ("RSET", "HELO", "EHLO", "LHLO", "STARTTLS", "XCLIENT", "MESSAGE")
     for full in (False, True)
 }
 _NONE: frozenset[Verb] = frozenset()
@@ -434,4 +451,5 @@ _HANDLERS: dict[Verb, Callable[[Commands, str], Handled]] = {
     Verb.HELP: Commands._help,
     Verb.AUTH: Commands._auth,
     Verb.STARTTLS: Commands._starttls,
+    Verb.XCLIENT: Commands._xclient_command,
 }

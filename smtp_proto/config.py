@@ -103,6 +103,9 @@ class ServerConfig:
     # The peers whose PROXY headers are believed (CIDR); any other peer is closed unanswered.
     # Loopback alone by default: a load balancer on another host must be named.
     proxy_trusted: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
+    # The peers that may send XCLIENT (CIDR), to whom EHLO offers it; none by default. A
+    # handler's own `on_xclient_event` may take it from others (and refuse it to these).
+    xclient_trusted: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.hostname or not self.hostname.isascii() or not self.hostname.isprintable():
@@ -119,9 +122,10 @@ class ServerConfig:
         self._check_extension_verbs()
         if self.proxy_max_tlvs < 0:
             raise ValueError("proxy_max_tlvs must be at least 0")
-        object.__setattr__(self, "proxy_trusted", tuple(self.proxy_trusted))
-        for network in self.proxy_trusted:
-            ipaddress.ip_network(network)  # ValueError names a bad one
+        for name in ("proxy_trusted", "xclient_trusted"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+            for network in getattr(self, name):
+                ipaddress.ip_network(network)  # ValueError names a bad one
         if self.binarymime and not self.chunking:
             raise ValueError("BINARYMIME needs CHUNKING")
 
@@ -132,7 +136,9 @@ class ServerConfig:
         # A set or list given is kept as a frozenset: the config stays hashable.
         object.__setattr__(self, "extension_verbs", frozenset(self.extension_verbs))
         for verb in self.extension_verbs:
-            if verb != ANY_VERB and (not _VERB.fullmatch(verb) or verb in VERBS):
+            # XCLIENT is the application's unless the session takes it itself (xclient_trusted).
+            defined = verb in VERBS and verb != "XCLIENT"
+            if verb != ANY_VERB and (not _VERB.fullmatch(verb) or defined):
                 raise ValueError(
                     f"extension verb {verb!r}: not an upper-case word, or a verb SMTP defines"
                 )

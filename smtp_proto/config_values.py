@@ -29,6 +29,7 @@ class ConfigValues:
         "line_limits",
         "max_line",
         "proxy_trusted",
+        "xclient_trusted",
     )
 
     def __init__(self, config: ServerConfig) -> None:
@@ -46,6 +47,7 @@ class ConfigValues:
         }
         self.greeting = Reply(220, (f"{config.hostname} {config.greeting}",))
         self.proxy_trusted = tuple(ipaddress.ip_network(n) for n in config.proxy_trusted)
+        self.xclient_trusted = tuple(ipaddress.ip_network(n) for n in config.xclient_trusted)
         self._keywords: dict[bool, frozenset[str]] = {}
         self._capabilities: dict[tuple[bool, bool], tuple[str, ...]] = {}
 
@@ -64,11 +66,11 @@ class ConfigValues:
 
     def trusts_proxy(self, address: str) -> bool:
         """Whether a PROXY header from `address` is believed (`ServerConfig.proxy_trusted`)."""
-        try:
-            ip = ipaddress.ip_address(address)
-        except ValueError:
-            return False
-        return any(ip in network for network in self.proxy_trusted)
+        return _within(address, self.proxy_trusted)
+
+    def trusts_xclient(self, address: str) -> bool:
+        """Whether `address` may send XCLIENT by the config (`ServerConfig.xclient_trusted`)."""
+        return bool(self.xclient_trusted) and _within(address, self.xclient_trusted)
 
     def keywords(self, *, encrypted: bool) -> frozenset[str]:
         """`param_keywords` of the config (STARTTLS may let AUTH= in)."""
@@ -89,3 +91,13 @@ class ConfigValues:
 
 
 _BY_ID: dict[int, ConfigValues] = {}
+
+
+def _within(
+    address: str, networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)

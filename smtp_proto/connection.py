@@ -38,12 +38,15 @@ from smtp_proto.events import (
     Signal,
     StartTlsRequest,
     UnknownCommand,
+    XclientRequest,
 )
 from smtp_proto.proxy import ProxyHeaderError, ProxyVersion, read_proxy_header
 from smtp_proto.replies import Reply
 from smtp_proto.state import Move, State
+from smtp_proto.xclient import ATTRIBUTES
 
 _DEFAULT_CONFIG: Final = ServerConfig()  # immutable: one serves every default session
+XCLIENT_KEYWORD: Final = "XCLIENT " + " ".join(ATTRIBUTES)
 _DEFAULT_REJECT: dict[type[Decision], Reply] = {
     ConnectionOpened: replies.SERVICE_REFUSED,
     Helo: replies.HELO_REJECTED,
@@ -55,6 +58,7 @@ _DEFAULT_REJECT: dict[type[Decision], Reply] = {
     RecipientDelivery: replies.UNKNOWN_MAILBOX,
     UnknownCommand: replies.UNRECOGNIZED,
     StartTlsRequest: replies.TLS_NOT_AVAILABLE,
+    XclientRequest: replies.XCLIENT_DENIED,
     ProxyHeaderReceived: replies.SHUTTING_DOWN,  # never sent: a refused proxy gets nothing
 }
 
@@ -64,7 +68,9 @@ class ServerConnection(Commands):
 
     `encrypted`: the connection is TLS from its first byte (implicit TLS, RFC 8314).
     `nonce`: returns a fresh unpredictable string for each CRAM-MD5 challenge; without it
-    CRAM-MD5 is not offered.
+    CRAM-MD5 is not offered. `xclient`: XCLIENT comes to the application as an
+    `XclientRequest` (otherwise it is a verb like any SMTP does not define), and with
+    `xclient_offered` EHLO names it too (for the clients allowed to send it).
     """
 
     def __init__(
@@ -73,8 +79,12 @@ class ServerConnection(Commands):
         *,
         encrypted: bool = False,
         nonce: Callable[[], str] | None = None,
+        xclient: bool = False,
+        xclient_offered: bool = False,
     ) -> None:
-        super().__init__(config or _DEFAULT_CONFIG, encrypted=encrypted, nonce=nonce)
+        config = config or _DEFAULT_CONFIG
+        super().__init__(config, encrypted=encrypted, nonce=nonce, xclient=xclient)
+        self._xclient_offered = xclient and xclient_offered
         self._buf = bytearray()
         self._pos = 0
         self._scanned = 0  # no CRLF starts in buf[_pos:_scanned]: a partial line is not rescanned
@@ -197,7 +207,11 @@ class ServerConnection(Commands):
                 )
             if isinstance(event, ProxyHeaderReceived):
                 raise LocalProtocolError("a PROXY header is answered with no reply")
-            if success and reply.code != 220 and isinstance(event, ConnectionOpened):
+            if (
+                success
+                and reply.code != 220
+                and isinstance(event, ConnectionOpened | XclientRequest)
+            ):
                 raise LocalProtocolError("a greeting must be a 220 reply")
         elif success and isinstance(event, UnknownCommand):
             # No success means anything for a verb the core does not know: say what it did.
@@ -219,6 +233,12 @@ class ServerConnection(Commands):
         self._send(reply or self._values.greeting, enhanced=False)
         self._move(Move.GREET)
 
+    def _accept_xclient(self, event: XclientRequest, reply: Reply | None) -> None:
+        self._send(reply or self._values.greeting, enhanced=False)
+        self._extended = self._authenticated = False
+        self._move(Move.XCLIENT)  # the client starts over with EHLO, as Postfix has it
+        self._reset_transaction("XCLIENT", full=True)
+
     def _reject_greeting(self, event: ConnectionOpened, reply: Reply) -> None:
         self._send(reply, enhanced=False)
         self._move(Move.REFUSE)  # RFC 5321 3.1: then only QUIT is served
@@ -233,6 +253,8 @@ class ServerConnection(Commands):
         if event.extended:
             cram = self._nonce is not None
             lines += self._values.capabilities(encrypted=self._encrypted, cram_md5=cram)
+            if self._xclient_offered:
+                lines.insert(-1, XCLIENT_KEYWORD)  # before HELP, which stays last
         self._send(Reply(250, tuple(lines)), enhanced=False)
         self._move(Move.HELLO)
         self._reset_transaction("LHLO" if event.lmtp else "EHLO" if event.extended else "HELO")
@@ -471,6 +493,7 @@ _ACCEPT: dict[type[Decision], Callable[[ServerConnection, Any, Reply | None], No
     RecipientDelivery: ServerConnection._answer_delivery,
     UnknownCommand: ServerConnection._accept_unknown,
     StartTlsRequest: ServerConnection._accept_starttls,
+    XclientRequest: ServerConnection._accept_xclient,
 }
 _REJECT: dict[type[Decision], Callable[[ServerConnection, Any, Reply], None]] = {
     ProxyHeaderReceived: ServerConnection._reject_proxy,

@@ -72,6 +72,12 @@ class ServerContext:
     proxy: ProxyHeader | None = None
     proxy_ip: str = ""
     proxy_port: int = 0
+    # After XCLIENT (a trusted front end naming the client, Postfix's extension): the
+    # attributes it sent last, and the front end's own address; remote_* and local_* then
+    # name the client and the address it connected to, as the attributes say.
+    xclient: tuple[tuple[str, str], ...] = ()
+    xclient_ip: str = ""
+    xclient_port: int = 0
 
 
 @dataclass(slots=True, kw_only=True)

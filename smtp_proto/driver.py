@@ -45,6 +45,7 @@ from smtp_proto.events import (
     SessionReset,
     StartTlsRequest,
     UnknownCommand,
+    XclientRequest,
 )
 from smtp_proto.handler import HOOKS, Handler, HookCall, Outcome
 from smtp_proto.logs import LOGGER
@@ -317,6 +318,30 @@ class HookDriver:
             server.local_ip, server.local_port = header.destination
         self._answer(None)
 
+    def _after_xclient(self, event: XclientRequest, outcome: Outcome) -> None:
+        """A front end names the client (Postfix's XCLIENT): ctx says so from the new
+        greeting on. Kept as it is, the hook lets only `xclient_trusted` peers do it."""
+        server = self.ctx.server
+        sender = server.xclient_ip or server.remote_ip  # the front end, also on a second one
+        refusal = self._refusal("XCLIENT", outcome)
+        if outcome is _NO_OUTCOME and not ConfigValues.of(self.conn.config).trusts_xclient(sender):
+            self.log(logging.WARNING, f"XCLIENT from untrusted {sender or 'peer'}: refused")
+            refusal = replies.XCLIENT_DENIED
+        greeting = None
+        if refusal is None:
+            try:
+                greeting = self._custom(220, server.local_response, self._greeting)
+            except ValueError as err:
+                refusal = self._failed("XCLIENT", err)
+        if refusal is None:
+            _name_client(server, event.attributes)
+            self.log(
+                logging.INFO,
+                f"XCLIENT from {sender}: the client is {server.remote_host}"
+                f"[{server.remote_ip}]:{server.remote_port}",
+            )
+        self._answer(refusal, greeting)
+
     def _after_connect(self, event: ConnectionOpened, outcome: Outcome) -> None:
         refusal = self._refusal("connection", outcome)
         greeting = None
@@ -492,6 +517,7 @@ _BEFORE: Final[dict[type[Event], Callable[[HookDriver, Any], _Hook | None]]] = {
     UnknownCommand: lambda d, e: ("on_process_line_unknown_event", (e.line,)),
     StartTlsRequest: lambda d, e: ("on_starttls_event", ()),
     ConnectionClosed: lambda d, e: ("on_disconnect_event", ()),
+    XclientRequest: lambda d, e: ("on_xclient_event", (dict(e.attributes),)),
 }
 _AFTER: Final[dict[type[Event], Callable[[HookDriver, Any, Outcome], None]]] = {
     ProxyHeaderReceived: HookDriver._after_proxy,
@@ -507,7 +533,27 @@ _AFTER: Final[dict[type[Event], Callable[[HookDriver, Any, Outcome], None]]] = {
     RecipientDelivery: HookDriver._after_delivery,
     UnknownCommand: HookDriver._after_unknown,
     StartTlsRequest: HookDriver._after_starttls,
+    XclientRequest: HookDriver._after_xclient,
     CommandRejected: HookDriver._after_rejected,
     SessionReset: HookDriver._after_reset,
     ConnectionClosed: HookDriver._after_closed,
 }
+
+
+def _name_client(server: ServerContext, attributes: tuple[tuple[str, str], ...]) -> None:
+    """ctx after an accepted XCLIENT: the client and the address it reached, as named;
+    what the front end did not know ("[UNAVAILABLE]") stays as it was."""
+    if not server.xclient_ip:
+        server.xclient_ip, server.xclient_port = server.remote_ip, server.remote_port
+    server.xclient = attributes
+    known = {name: value for name, value in attributes if not value.startswith("[")}
+    if "ADDR" in known:
+        server.remote_ip = server.remote_host = known["ADDR"]
+    if "NAME" in known:
+        server.remote_host = known["NAME"]
+    if "PORT" in known:
+        server.remote_port = int(known["PORT"])
+    if "DESTADDR" in known:
+        server.local_ip = known["DESTADDR"]
+    if "DESTPORT" in known:
+        server.local_port = int(known["DESTPORT"])

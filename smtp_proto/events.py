@@ -142,6 +142,15 @@ class UnknownCommand(Decision):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class XclientRequest(Decision):
+    """XCLIENT from a client the session takes it from (`ServerConnection(xclient=True)`):
+    accept with its new 220 greeting (the default one when no reply is given) to start the
+    session over as that client; reject (550 5.7.0 by default) to refuse it."""
+
+    attributes: tuple[tuple[str, str], ...]  # (NAME, value), decoded (smtp_proto.xclient)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class StartTlsRequest(Decision):
     """STARTTLS; accept sends 220 and then `BeginTls`, reject sends 454 4.7.0 by default."""
 
@@ -180,7 +189,7 @@ class CommandRejected(Event):
 class SessionReset(Event):
     """The mail transaction was cleared; `full` also cleared HELO and AUTH (STARTTLS)."""
 
-    reason: str  # "RSET", "HELO", "EHLO", "LHLO", "STARTTLS", "MESSAGE"
+    reason: str  # "RSET", "HELO", "EHLO", "LHLO", "STARTTLS", "XCLIENT", "MESSAGE"
     full: bool = False
 
 

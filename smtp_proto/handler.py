@@ -39,6 +39,7 @@ HOOKS: Final = (
     "on_process_line_unknown_event",
     "on_starttls_event",
     "on_lmtp_delivery_event",
+    "on_xclient_event",
 )
 """The names of the hooks that may be `async def` (all but `on_logging_event`)."""
 
@@ -190,6 +191,18 @@ class Handler:
 
     def on_starttls_event(self, ctx: Context) -> MaybeAwaitable[None]:
         """STARTTLS was asked for; returning lets the handshake start."""
+        return None
+
+    def on_xclient_event(self, ctx: Context, attributes: dict[str, str]) -> MaybeAwaitable[None]:
+        """XCLIENT (Postfix's) names the client: `attributes` by name (NAME, ADDR, PORT,
+        PROTO, HELO, LOGIN, DESTADDR, DESTPORT), decoded, "[UNAVAILABLE]" where the front
+        end did not know. Returning takes it: ctx then names that client and the session
+        starts over with a new greeting. Raise `Smtpd550Error` to refuse.
+
+        Kept as it is, XCLIENT is taken only from `ServerConfig.xclient_trusted` peers (550
+        5.7.0 for others); overridden, this hook decides for every peer, as a handler may
+        know its front ends by more than their address.
+        """
         return None
 
     def on_lmtp_delivery_event(

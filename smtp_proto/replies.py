@@ -157,6 +157,9 @@ AUTH_LINE_TOO_LONG: Final = _r(500, "Authentication line too long", (5, 5, 6))
 READY_FOR_TLS: Final = _r(220, "Ready to start TLS", (2, 0, 0))
 TLS_NOT_AVAILABLE: Final = _r(454, "TLS not available", (4, 7, 0))
 TLS_REQUIRED: Final = _r(530, "Must issue a STARTTLS command first", (5, 7, 0))
+
+# XCLIENT (Postfix's XCLIENT_README).
+XCLIENT_DENIED: Final = _r(550, "XCLIENT not authorized", (5, 7, 0))
 TLS_ALREADY: Final = _r(503, "TLS already active", (5, 5, 1))
 
 # Added for the command dispatcher.

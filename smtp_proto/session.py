@@ -18,6 +18,7 @@ from typing import Final
 
 from smtp_proto import replies
 from smtp_proto.config import ServerConfig
+from smtp_proto.config_values import ConfigValues
 from smtp_proto.connection import ServerConnection
 from smtp_proto.context import Context, Peer
 from smtp_proto.driver import HookDriver, config_for, utc_now
@@ -112,7 +113,10 @@ class Session:
         nonce: Callable[[], str] | None = None,
         utc: Callable[[], datetime] = utc_now,
     ) -> None:
-        self._conn = ServerConnection(config_for(handler, config), encrypted=encrypted, nonce=nonce)
+        config = config_for(handler, config)
+        self._conn = ServerConnection(
+            config, encrypted=encrypted, nonce=nonce, **_xclient(handler, config, peer)
+        )
         self._driver = HookDriver(handler, self._conn, peer=peer, session_id=session_id, clock=utc)
         self._cmd_timeout = cmd_timeout
         self._data_timeout = data_timeout
@@ -218,3 +222,14 @@ class Session:
         """
         self.log(logging.INFO, f"TLS handshake failed: {reason}")
         self._conn.abort(replies.SHUTTING_DOWN)
+
+
+def _xclient(handler: Handler, config: ServerConfig, peer: Peer) -> dict[str, bool]:
+    """Whether the core takes XCLIENT from this peer (so that a refusal is 550 5.7.0 and
+    not 500) and offers it in EHLO: taken when the config names trusted peers or the
+    handler decides itself; offered to the config's trusted peers."""
+    own_hook = "on_xclient_event" not in handler.default_hooks
+    if not (config.xclient_trusted or own_hook):
+        return {}
+    offered = ConfigValues.of(config).trusts_xclient(peer.remote_ip)
+    return {"xclient": True, "xclient_offered": offered}

@@ -53,6 +53,7 @@ class Verb(enum.Enum):
     HELP = "HELP"
     AUTH = "AUTH"
     STARTTLS = "STARTTLS"
+    XCLIENT = "XCLIENT"  # Postfix's; only where the session takes it (smtp_proto.xclient)
 
 
 VERBS: Final[Mapping[str, Verb]] = {v.value: v for v in Verb}
@@ -63,9 +64,10 @@ ANYTIME: Final = frozenset(
     | {Verb.EXPN}
 )
 
+# XCLIENT: any time outside a mail transaction (Postfix's XCLIENT_README).
 LEGAL: Final[Mapping[State, frozenset[Verb]]] = {
-    State.HELO: ANYTIME,
-    State.READY: ANYTIME | {Verb.MAIL, Verb.AUTH, Verb.STARTTLS},
+    State.HELO: ANYTIME | {Verb.XCLIENT},
+    State.READY: ANYTIME | {Verb.MAIL, Verb.AUTH, Verb.STARTTLS, Verb.XCLIENT},
     State.MAIL: ANYTIME | {Verb.RCPT},
     State.RCPT: ANYTIME | {Verb.RCPT, Verb.DATA, Verb.BDAT},
     State.CHUNKING: ANYTIME | {Verb.BDAT},
@@ -74,9 +76,11 @@ LEGAL: Final[Mapping[State, frozenset[Verb]]] = {
 # Commands that need an EHLO/LHLO session: they belong to extensions (RFC 5321 2.2.1).
 EXTENDED_ONLY: Final = frozenset({Verb.AUTH, Verb.STARTTLS, Verb.BDAT})
 
-# RFC 3207 4: with TLS required, only these are served before STARTTLS.
+# RFC 3207 4: with TLS required, only these are served before STARTTLS (and XCLIENT, which
+# only a trusted front end may send, often on a plain connection of its own).
 BEFORE_TLS: Final = frozenset(
     {Verb.EHLO, Verb.HELO, Verb.LHLO, Verb.NOOP, Verb.RSET, Verb.QUIT, Verb.STARTTLS}
+    | {Verb.XCLIENT}
 )
 
 # Octets each extension adds to MAIL/RCPT lines (RFC 1870 3, RFC 6531 3.4, RFC 4954 5,
@@ -110,6 +114,7 @@ class Move(enum.Enum):
     SASL_END = enum.auto()  # AUTH: the exchange ended, either way
     STARTTLS = enum.auto()  # STARTTLS accepted: the handshake is owed
     TLS_ESTABLISHED = enum.auto()  # the handshake is done: the session starts over
+    XCLIENT = enum.auto()  # XCLIENT accepted: a new greeting, the session starts over
 
 
 _TRANSACTION: Final = (State.READY, State.MAIL, State.RCPT, State.CHUNKING)
@@ -138,4 +143,6 @@ TRANSITIONS: Final[Mapping[tuple[State, Move], State]] = {
     (State.AUTH, Move.SASL_END): State.READY,
     (State.READY, Move.STARTTLS): State.TLS,
     (State.TLS, Move.TLS_ESTABLISHED): State.HELO,
+    (State.HELO, Move.XCLIENT): State.HELO,
+    (State.READY, Move.XCLIENT): State.HELO,
 }

@@ -69,7 +69,8 @@ def test_async_logging_hook_is_refused_at_class_definition() -> None:
 
 
 def test_hooks_lists_every_seed_hook_but_logging() -> None:
-    # MidiSmtpServer's hooks, by name: each is a method a Handler subclass overrides.
+    # MidiSmtpServer's hooks, by name, and XCLIENT's: each is a method a Handler subclass
+    # overrides.
     assert all(callable(getattr(Handler, name)) for name in HOOKS)
     assert set(HOOKS) == {
         "on_connect_event",
@@ -85,6 +86,7 @@ def test_hooks_lists_every_seed_hook_but_logging() -> None:
         "on_process_line_unknown_event",
         "on_starttls_event",
         "on_lmtp_delivery_event",
+        "on_xclient_event",
     }
 
 
