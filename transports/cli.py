@@ -142,6 +142,11 @@ def _serve_options(p: argparse.ArgumentParser) -> None:
         metavar="CIDR,...",
         help="peers whose PROXY headers are believed (default: loopback only)",
     )
+    where.add_argument(
+        "--xclient-trusted",
+        metavar="CIDR,...",
+        help="front ends that may name the client with XCLIENT (default: none)",
+    )
     p.add_argument("--maildir", type=Path, help="default ./maildir (not with --relay)")
     p.add_argument(
         "--hostname",
@@ -389,12 +394,15 @@ def _config(
         extra["binarymime"] = False
     if args.proxy_protocol:
         extra["proxy_protocol"] = ProxyVersion(args.proxy_protocol)
-    if args.proxy_trusted:
-        extra["proxy_trusted"] = tuple(n.strip() for n in args.proxy_trusted.split(","))
-        try:
-            ServerConfig(proxy_trusted=extra["proxy_trusted"])
-        except ValueError as err:
-            raise UsageError(f"--proxy-trusted {args.proxy_trusted}: {err}") from err
+    for option in ("proxy_trusted", "xclient_trusted"):
+        given = getattr(args, option)
+        if given:
+            extra[option] = tuple(n.strip() for n in given.split(","))
+            try:
+                ServerConfig(**{option: extra[option]})
+            except ValueError as err:
+                flag = "--" + option.replace("_", "-")
+                raise UsageError(f"{flag} {given}: {err}") from err
     return ServerConfig(**extra, limits=limits, auth_mode=auth, tls_mode=tls)
 
 

@@ -120,6 +120,22 @@ def test_serve_behind_a_proxy_stores_the_client_it_names(tmp_path: Path) -> None
     assert message["Received"].startswith("from c.example ([192.0.2.9])")
 
 
+def test_serve_takes_xclient_from_a_trusted_front_end(tmp_path: Path) -> None:
+    maildir = tmp_path / "mail"
+    with serve("--maildir", str(maildir), "--xclient-trusted", "127.0.0.0/8") as server:
+        with smtplib.SMTP(*server.address(), timeout=TIMEOUT) as front:
+            front.ehlo("front.example")
+            assert front.has_extn("xclient")
+            assert front.docmd("XCLIENT", "NAME=mx.client.example ADDR=192.0.2.9")[0] == 220
+            front.ehlo_resp = None
+            front.ehlo("client.example")
+            front.sendmail("a@example.test", ["b@example.test"], BODY)
+        server.read_until("XCLIENT from 127.0.0.1: the client is mx.client.example[192.0.2.9]")
+        assert server.stop() == 0
+    [message] = stored(maildir)
+    assert message["Received"].startswith("from client.example (mx.client.example [192.0.2.9])")
+
+
 def send_one(address: tuple[str, int], subject: str) -> None:
     with smtplib.SMTP(*address, timeout=TIMEOUT) as client:
         message = f"Subject: {subject}\r\n\r\nhi\r\n"
@@ -269,6 +285,7 @@ def test_serve_stops_on_ctrl_c(tmp_path: Path) -> None:
             "--proxy-trusted 10.0.0.1/8: 10.0.0.1/8 has host bits set",
         ),
         (["serve", "--proxy-protocol", "v3"], "argument --proxy-protocol: invalid choice"),
+        (["serve", "--xclient-trusted", "10.0.0.0/33"], "--xclient-trusted 10.0.0.0/33: "),
     ],
 )
 def test_bad_options_give_one_line_and_status_2(
