@@ -19,6 +19,7 @@ from conformance.checks import (
     robustness,
     slow,
     smuggling,
+    xclient,
 )
 from conformance.registry import Group
 
@@ -39,5 +40,6 @@ GROUPS: tuple[Group, ...] = (
     smuggling.GROUP,
     robustness.GROUP,
     proxy.GROUP,
+    xclient.GROUP,
     slow.GROUP,
 )

@@ -30,6 +30,7 @@ class Faults:
     keeps_dot_stuffing: bool = False  # stores "..x" lines as sent
     dies_on_nul: bool = False  # a NUL in a command stops the whole server
     idle_timeout: float | None = None  # seconds of silence before 421 and close
+    lax_xclient: bool = False  # offers XCLIENT and answers every one with 250
 
 
 class _Session:
@@ -88,6 +89,7 @@ class _Session:
         if verb in ("EHLO", "HELO") and arg:
             self.greeted, self.mail, self.rcpts = True, False, 0
             offer = "" if self.tls or self.server.tls is None else "250-STARTTLS\r\n"
+            offer += "250-XCLIENT NAME ADDR PORT\r\n" if self.faults.lax_xclient else ""
             self.send(f"250-broken.test\r\n{offer}250 PIPELINING" if verb == "EHLO" else "250 hi")
         elif verb in ("NOOP", "HELP") or (verb == "RSET" and not arg):
             self.mail, self.rcpts = (False, 0) if verb == "RSET" else (self.mail, self.rcpts)
@@ -96,6 +98,8 @@ class _Session:
             self.send("252 cannot verify" if arg else "501 syntax")
         elif verb == "STARTTLS":
             self.starttls(arg)
+        elif verb == "XCLIENT" and self.faults.lax_xclient:
+            self.send("250 OK")
         elif verb == "MAIL" and self.greeted and not self.mail and arg.startswith("FROM:<"):
             self.mail = True
             self.send("250 OK")

@@ -135,3 +135,15 @@ def test_each_connection_of_a_check_is_labelled_in_the_transcript(
     )
     assert "S3: 220 broken.test ESMTP\\r\\n" in result.transcript
     assert result.transcript[-1] == "*3: connection closed by server"
+
+
+XCLIENT_CHECKS = ["xclient.greets-again", "xclient.bad-attribute", "xclient.not-in-transaction"]
+
+
+def test_xclient_checks_skip_where_it_is_not_offered_and_fail_a_lax_one(
+    tls_context: ssl.SSLContext, tmp_path: Path
+) -> None:
+    plain = verdicts(Faults(), XCLIENT_CHECKS, tls_context, tmp_path / "plain")
+    assert plain[Verdict.SKIP] == set(XCLIENT_CHECKS)
+    lax = verdicts(Faults(lax_xclient=True), XCLIENT_CHECKS, tls_context, tmp_path / "lax")
+    assert lax[Verdict.FAIL] == set(XCLIENT_CHECKS)  # 250 to each: no greeting, no refusal

@@ -31,6 +31,7 @@ GROUP_NAMES = [
     "smuggling",
     "robustness",
     "proxy",
+    "xclient",
     "slow",
 ]
 
@@ -46,8 +47,9 @@ def test_every_check_has_a_unique_id_in_its_group_and_cites_its_spec() -> None:
     for c in checks:
         assert re.fullmatch(r"[a-z0-9]+\.[a-z0-9-]+", c.id), c.id
         assert c.id.startswith(c.group + ".")
-        # An RFC section, or for the proxy group HAProxy's spec (the PROXY protocol is no RFC).
-        assert "RFC" in c.rfc or c.rfc.startswith("HAProxy PROXY protocol"), c.id
+        # An RFC section, or the spec of what is no RFC: HAProxy's PROXY protocol, XCLIENT.
+        specs = ("HAProxy PROXY protocol", "Postfix XCLIENT_README")
+        assert "RFC" in c.rfc or c.rfc.startswith(specs), c.id
         assert c.title
 
 

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import smtplib
 
+from conformance.registry import select
+from conformance.runner import run_checks
+from conformance.target import Target
+from conformance.verdict import Verdict
 from smtp_proto.config import ServerConfig
 from tests.transports.test_proxy_engines import Peers
 from tests.transports.transport_support import TIMEOUT, ServerFactory, address_of
@@ -33,3 +37,16 @@ def test_an_untrusted_peer_gets_550(server_factory: ServerFactory) -> None:
         client.ehlo("client.example")
         assert not client.has_extn("xclient")
         assert client.docmd("XCLIENT", "ADDR=192.0.2.9") == (550, b"5.7.0 XCLIENT not authorized")
+
+
+def test_the_conformance_suites_xclient_checks_pass(server_factory: ServerFactory) -> None:
+    server = server_factory(Peers(), config=ServerConfig(xclient_trusted=("127.0.0.0/8",)))
+    host, port = address_of(server)
+    results = run_checks(Target(host, port, timeout=5.0, quiet=0.5), select(["xclient"]))
+    verdicts = {result.id: result.verdict for result in results}
+    assert verdicts == {
+        "xclient.greets-again": Verdict.PASS,
+        "xclient.bad-attribute": Verdict.PASS,
+        "xclient.not-in-transaction": Verdict.PASS,
+        "xclient.health": Verdict.PASS,
+    }
