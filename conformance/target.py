@@ -31,6 +31,9 @@ class Target:
     mail_from: str = "sender@example.test"
     rcpt_to: str = "rcpt@example.test"
     proxy: str | None = None  # "v1" or "v2": each connection opens with a PROXY header
+    # How long a message accepted with 250 may take to reach --maildir: a queueing server
+    # (Postfix) delivers after its 250, later still on a loaded machine.
+    store_wait: float = 15.0
 
     @property
     def credentials(self) -> tuple[str, str] | None:

@@ -156,6 +156,6 @@ def no_dots(probe: Probe) -> None:
     client = probe.rcpt()
     client.send(bdat(body, last=True))
     expect(client.reply(), 250)
-    (stored,) = expect_stored(root, before, 1, probe.target.timeout, marker)
+    (stored,) = expect_stored(root, before, 1, probe.target.store_wait, marker)
     if marker not in stored or b"\n..two dots stay\n.\nafter the dot line\n" not in stored:
         raise CheckFailed("stored message differs from the chunk sent")

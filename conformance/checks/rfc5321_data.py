@@ -85,7 +85,7 @@ def dot_transparency(probe: Probe) -> None:
     body, marker = marked(b"..leading dot\r\n..\r\n...\r\n.. x\r\nend\r\n")
     client = probe.rcpt()
     expect(probe.deliver(client, body), 250, what="end of data")
-    (stored,) = expect_stored(root, before, 1, probe.target.timeout, marker)
+    (stored,) = expect_stored(root, before, 1, probe.target.store_wait, marker)
     if marker not in stored:
         raise CheckFailed("the stored message is not the one sent")
     for line in (b"\n.leading dot\n", b"\n.\n", b"\n..\n", b"\n. x\n"):

@@ -80,6 +80,6 @@ def stored(probe: Probe) -> None:
     before = snapshot(root)
     body, marker = marked(EIGHT_BIT)
     expect(probe.deliver(probe.rcpt("BODY=8BITMIME"), body), 250)
-    (message,) = expect_stored(root, before, 1, probe.target.timeout, marker)
+    (message,) = expect_stored(root, before, 1, probe.target.store_wait, marker)
     if marker not in message or EIGHT_BIT.replace(b"\r\n", b"\n") not in message:
         raise CheckFailed("8-bit text was not stored unchanged")

@@ -234,7 +234,7 @@ def abort_in_data(probe: Probe) -> None:
     expect(probe.deliver(fresh, finished), 250, what="the next transaction")
     if root is not None:
         # Once the finished message is stored, the unfinished one would be there too.
-        expect_stored(root, before, 1, probe.target.timeout, marker)
+        expect_stored(root, before, 1, probe.target.store_wait, marker)
         if stored_since(root, before, 1, 0.0, unfinished):
             raise CheckFailed("the message cut off inside DATA was stored")
 

@@ -72,7 +72,7 @@ def _variant_check(name: str, ending: bytes) -> None:
             raise CheckFailed(f"smuggled commands were answered: {[str(r) for r in extra]}")
         if root is not None:
             accepted = first.code == 250
-            wait = probe.target.timeout if accepted else 1.0
+            wait = probe.target.store_wait if accepted else 1.0
             stored = expect_stored(root, before, 1 if accepted else 0, wait, marker)
             if stored and b"smuggled@example.test" not in stored[0]:
                 raise CheckFailed("stored message lacks the smuggled text as content")
