@@ -13,7 +13,7 @@ from typing import Any, Final
 
 from smtp_proto import replies
 from smtp_proto.bdat import ChunkReader
-from smtp_proto.commands import Commands
+from smtp_proto.commands import XCLIENT_OFFERED, Commands
 from smtp_proto.config import ServerConfig
 from smtp_proto.data import DataReader
 from smtp_proto.errors import LocalProtocolError
@@ -84,7 +84,8 @@ class ServerConnection(Commands):
     ) -> None:
         config = config or _DEFAULT_CONFIG
         super().__init__(config, encrypted=encrypted, nonce=nonce, xclient=xclient)
-        self._xclient_offered = xclient and xclient_offered
+        if xclient and xclient_offered:
+            self._xclient = XCLIENT_OFFERED
         self._buf = bytearray()
         self._pos = 0
         self._scanned = 0  # no CRLF starts in buf[_pos:_scanned]: a partial line is not rescanned
@@ -253,7 +254,7 @@ class ServerConnection(Commands):
         if event.extended:
             cram = self._nonce is not None
             lines += self._values.capabilities(encrypted=self._encrypted, cram_md5=cram)
-            if self._xclient_offered:
+            if self._xclient == XCLIENT_OFFERED:
                 lines.insert(-1, XCLIENT_KEYWORD)  # before HELP, which stays last
         self._send(Reply(250, tuple(lines)), enhanced=False)
         self._move(Move.HELLO)
