@@ -155,7 +155,9 @@ def test_starttls_handshake_time_out_closes_and_ends_the_session(
     assert client.command(b"STARTTLS") == b"220 2.0.0 Ready to start TLS\r\n"
     started = time.monotonic()
     assert client.closed()
-    assert time.monotonic() - started >= 0.3
+    # The server's clock starts after it sent the 220, which may be after this one started
+    # on a loaded machine: a little slack, but far from an immediate close.
+    assert time.monotonic() - started >= 0.25
     server.stop()
     assert handler.disconnects == 1
 
