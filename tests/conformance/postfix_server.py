@@ -136,7 +136,14 @@ def _write_config(root: Path, port: int, settings: dict[str, str], services: str
     (config / "master.cf").write_text(_MASTER.format(address=f"127.0.0.1:{port}") + services)
     (root / "queue").mkdir()  # root's; postfix start makes the owned parts inside
     owner = pwd.getpwnam("postfix")
-    for sub in ("data", "mail"):
+    # The Maildir too, before the first delivery makes it: the suite looks at it from its
+    # first check that stores a message, which may come before any delivery.
+    for sub in (
+        "data",
+        "mail",
+        "mail/maildir",
+        *(f"mail/maildir/{d}" for d in ("cur", "new", "tmp")),
+    ):
         (root / sub).mkdir()
         os.chown(root / sub, owner.pw_uid, owner.pw_gid)
     return config
