@@ -33,8 +33,9 @@ class Faults:
     lax_xclient: bool = False  # offers XCLIENT and answers every one with 250
 
 
-class _Session:
-    """One client connection."""
+class Session:
+    """One client connection; subclasses (in other fixture modules) add commands and faults
+    by overriding `command`."""
 
     def __init__(self, sock: socket.socket, server: BrokenServer) -> None:
         self.sock: socket.socket = sock
@@ -162,14 +163,16 @@ class BrokenServer:
         *,
         tls: ssl.SSLContext | None = None,
         store: Path | None = None,
+        session: type[Session] = Session,
     ) -> None:
         self.faults = faults
+        self.session_class = session
         self.tls = tls
         self.store_dir = store
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port: int = self._listener.getsockname()[1]
         self._threads: list[threading.Thread] = []
-        self._sessions: list[_Session] = []
+        self._sessions: list[Session] = []
         self._lock = threading.Lock()
         self._count = 0
         self._acceptor = threading.Thread(target=self._accept, daemon=True)
@@ -194,14 +197,14 @@ class BrokenServer:
                 sock, _ = self._listener.accept()
             except OSError:
                 return  # listener closed by stop()
-            session = _Session(sock, self)
+            session = self.session_class(sock, self)
             with self._lock:
                 self._sessions.append(session)
             thread = threading.Thread(target=self._serve, args=(session,), daemon=True)
             self._threads.append(thread)
             thread.start()
 
-    def _serve(self, session: _Session) -> None:
+    def _serve(self, session: Session) -> None:
         try:
             session.run()
         except (OSError, ConnectionError, ssl.SSLError):
