@@ -125,3 +125,77 @@ def quit_last(probe: Probe) -> None:
     client = probe.ready()
     batch(client, b"NOOP\r\nRSET\r\nQUIT\r\n", (250,), (250,), (221,))
     client.wait_closed()
+
+
+def _transactions(count: int, rcpts: int) -> tuple[bytes, list[tuple[int, ...]]]:
+    """`count` groups of MAIL, `rcpts` RCPTs and RSET, and the codes they must get.
+
+    No NOOPs: Postfix counts NOOP and RSET as junk past 100 (smtpd_junk_command_limit)."""
+    group = MAIL + RCPT * rcpts + b"RSET\r\n"
+    codes = [(250,), *[(250, 251)] * rcpts, (250,)] * count
+    return group * count, codes
+
+
+@GROUP.check(
+    "long-batch",
+    "RFC 2920 3.2 (1), (9)",
+    "1,000 commands in one write, none read before the last is sent: 1,000 replies in order",
+    level=Level.MUST,
+    rule="a server never loses pipelined input: every command of a long batch gets its reply",
+)
+def long_batch(probe: Probe) -> None:
+    probe.require(*NEEDS)
+    client = probe.ready()
+    data, codes = _transactions(10, 98)  # about 30 kB: within any socket buffer
+    batch(client, data, *codes)
+
+
+@GROUP.check(
+    "long-batch-windowed",
+    "RFC 2920 3.1, 3.2 (1), (9)",
+    "10,000 commands sent 500 at a time, replies read as they come: all answered in order",
+    level=Level.MUST,
+    rule="pipelined commands each get their reply, in order, however many are sent",
+)
+def long_batch_windowed(probe: Probe) -> None:
+    probe.require(*NEEDS)
+    client = probe.ready()
+    data, codes = _transactions(50, 198)
+    lines = data.splitlines(keepends=True)
+    # A nonblocking client in one thread (RFC 2920 3.1): at most two windows unanswered.
+    window, answered = 500, 0
+    for start in range(0, len(lines), window):
+        client.send(b"".join(lines[start : start + window]))
+        while answered < start:
+            expect(client.reply(), *codes[answered], what=f"reply {answered + 1}")
+            answered += 1
+    for i in range(answered, len(codes)):
+        expect(client.reply(), *codes[i], what=f"reply {i + 1} of {len(codes)}")
+
+
+@GROUP.check(
+    "flush-bufferable",
+    "RFC 2920 3.2 (7)",
+    "RSET, MAIL, RCPT in one write and nothing after: all three replies arrive",
+    level=Level.MUST,
+    rule="pending replies are sent as soon as the input is used up, not held for more",
+)
+def flush_bufferable(probe: Probe) -> None:
+    probe.require(*NEEDS)
+    client = probe.ready()
+    batch(client, b"RSET\r\n" + MAIL + RCPT, (250,), (250,), (250, 251))
+
+
+@GROUP.check(
+    "flush-before-partial-line",
+    "RFC 2920 3.2 (7), (8)",
+    "MAIL, RCPT and half a RCPT: two replies before the rest of the line is sent",
+    level=Level.MUST,
+    rule="pending replies are sent when the input is used up, even inside a line",
+)
+def flush_partial(probe: Probe) -> None:
+    probe.require(*NEEDS)
+    client = probe.ready()
+    half = len(RCPT) // 2
+    batch(client, MAIL + RCPT + RCPT[:half], (250,), (250, 251))
+    batch(client, RCPT[half:], (250, 251))
