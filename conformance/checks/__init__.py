@@ -6,6 +6,7 @@ from conformance.checks import (
     proxy,
     rfc1870,
     rfc2034,
+    rfc2034_classes,
     rfc2920,
     rfc3030,
     rfc3207,
@@ -25,6 +26,7 @@ from conformance.registry import Group
 
 # rfc5321_mail and rfc5321_data add their checks to the rfc5321 group when imported.
 _RFC5321_PARTS = (rfc5321_mail, rfc5321_data)
+_RFC2034_PARTS = (rfc2034_classes,)
 
 GROUPS: tuple[Group, ...] = (
     rfc5321_session.GROUP,

@@ -14,6 +14,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import ClassVar
 
 # The smuggling bug: a bare LF (with or without CR) around the dot ends the data.
 _LOOSE_END = re.compile(rb"\r?\n\.\r?\n")
@@ -35,7 +36,9 @@ class Faults:
 
 class Session:
     """One client connection; subclasses (in other fixture modules) add commands and faults
-    by overriding `command`."""
+    by overriding `command`, and EHLO keywords with `keywords`."""
+
+    keywords: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, sock: socket.socket, server: BrokenServer) -> None:
         self.sock: socket.socket = sock
@@ -91,6 +94,7 @@ class Session:
             self.greeted, self.mail, self.rcpts = True, False, 0
             offer = "" if self.tls or self.server.tls is None else "250-STARTTLS\r\n"
             offer += "250-XCLIENT NAME ADDR PORT\r\n" if self.faults.lax_xclient else ""
+            offer += "".join(f"250-{keyword}\r\n" for keyword in self.keywords)
             self.send(f"250-broken.test\r\n{offer}250 PIPELINING" if verb == "EHLO" else "250 hi")
         elif verb in ("NOOP", "HELP") or (verb == "RSET" and not arg):
             self.mail, self.rcpts = (False, 0) if verb == "RSET" else (self.mail, self.rcpts)
