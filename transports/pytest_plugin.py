@@ -54,6 +54,8 @@ class CapturingHandler(SinkHandler):
         attempt = ctx.server.auth_credentials
         if password is None or attempt is None or not attempt.verify(password):
             raise Smtpd535Error
+        if authorization_id not in ("", authentication_id):  # acting as another: RFC 4616 2
+            raise Smtpd535Error
         return None
 
     def on_rcpt_to_event(self, ctx: Context, rcpt_to: str) -> str | None:

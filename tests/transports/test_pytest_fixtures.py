@@ -64,6 +64,16 @@ def test_auth_refusals_and_starttls_on_every_engine(
     )
 
 
+def test_a_user_may_not_act_as_another(smtp_server_factory: Factory) -> None:
+    server = smtp_server_factory(users={"app": "s3cret", "boss": "b0ss"}, starttls=True)
+    with smtplib.SMTP(server.host, server.port, timeout=5) as client:
+        client.starttls(context=server.ssl_context)
+        client.ehlo()
+        with pytest.raises(smtplib.SMTPAuthenticationError):  # authzid "boss", RFC 4616 2
+            client.auth("PLAIN", lambda challenge=None: "boss\0app\0s3cret")
+        client.auth("PLAIN", lambda challenge=None: "app\0app\0s3cret")
+
+
 def test_a_size_limit_is_enforced(smtp_server_factory: Factory) -> None:
     server = smtp_server_factory(message_size=100)
     with (
