@@ -9,13 +9,18 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 
-def write_self_signed(directory: Path) -> tuple[Path, Path]:
-    """Write cert.pem and key.pem for 127.0.0.1 into `directory`; return their paths."""
-    key = ec.generate_private_key(ec.SECP256R1())
+def write_self_signed(directory: Path, *, rsa_key: bool = False) -> tuple[Path, Path]:
+    """Write cert.pem and key.pem for 127.0.0.1 into `directory`; return their paths.
+    An EC key unless `rsa_key` (OpenSMTPD 6.8's privilege-separated signing takes RSA only)."""
+    key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey = (
+        rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        if rsa_key
+        else ec.generate_private_key(ec.SECP256R1())
+    )
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
     now = datetime.datetime.now(datetime.UTC)
     cert = (

@@ -155,7 +155,7 @@ def _postfix(config: Path, command: str) -> None:
     )
 
 
-def _wait_listening(port: int, timeout: float) -> None:
+def wait_listening(port: int, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -214,7 +214,7 @@ def running_postfix(
         )
         try:
             _postfix(config, "start")
-            _wait_listening(port, 20.0)
+            wait_listening(port, 20.0)
             yield Postfix(port, root / "mail" / "maildir", config)
         finally:
             _stop(config, root)
