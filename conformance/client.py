@@ -208,14 +208,29 @@ class Client:
         reply, self.buffer = parse_reply(self.buffer)
         return [*seen, reply] if reply is not None else seen
 
-    def starttls(self, server_name: str | None = None) -> None:
-        """Run the TLS handshake on this connection; certificates are not verified."""
+    def receive(self, timeout: float | None = None) -> bytes | None:
+        """The bytes the server sends next, as they come (none parsed as a reply): what is
+        buffered first, b"" once the server closed, None if nothing arrives in time."""
+        if not self.buffer and not self.eof:
+            deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+            self._fill(deadline)
+        data, self.buffer = self.buffer, b""
+        if data or self.eof:
+            return data
+        return None
+
+    def starttls(
+        self, server_name: str | None = None, context: ssl.SSLContext | None = None
+    ) -> None:
+        """Run the TLS handshake on this connection with `context`, by default one that
+        verifies no certificate (`client_tls_context`)."""
         if self.buffer:
             raise CheckFailed(f"server sent bytes after 220, before TLS: {self.buffer!r}")
         self._log("*", b"TLS handshake")
         self.sock.settimeout(self.timeout)
+        ctx = client_tls_context() if context is None else context
         try:
-            self.sock = client_tls_context().wrap_socket(self.sock, server_hostname=server_name)
+            self.sock = ctx.wrap_socket(self.sock, server_hostname=server_name)
         except (OSError, ssl.SSLError) as err:
             self._log("*", f"TLS handshake failed: {err}".encode())
             raise CheckFailed(f"TLS handshake failed: {err}") from err
