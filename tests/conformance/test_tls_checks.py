@@ -183,3 +183,11 @@ def test_the_hand_built_hello_offers_what_it_was_given() -> None:
         b"\0",
     )
     assert hello.versions == ()
+
+
+def test_tls_name_is_the_name_the_certificate_must_carry(tmp_path: Path) -> None:
+    with BrokenServer(tls=certificate_context(tmp_path, ("mx.example.test",))) as server:
+        for name, verdict in (("mx.example.test", Verdict.PASS), ("localhost", Verdict.FAIL)):
+            target = Target("127.0.0.1", server.port, timeout=2.0, tls_name=name)
+            checks = select(["tls.certificate-names-server"])
+            assert [r.verdict for r in run_checks(target, checks, health=False)] == [verdict]
