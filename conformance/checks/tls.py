@@ -102,16 +102,21 @@ def offer(probe: Probe, hello: bytes) -> Answer:
     server silent for the whole time-out negotiated nothing either ("silent")."""
     with before_handshake(probe) as client:
         client.send(hello)
-        data = b""
-        deadline = time.monotonic() + probe.target.timeout
-        while (answer := parse_answer(data)) is None:
-            more = client.receive(max(0.0, deadline - time.monotonic()))
-            if more is None:
-                return Answer("silent", data=data)
-            if not more:
-                return Answer("closed" if len(data) == 0 else "other", data=data)
-            data += more
-        return answer
+        return read_answer(probe, client)
+
+
+def read_answer(probe: Probe, client: Client) -> Answer:
+    """The server's answer to the ClientHello just sent on `client`."""
+    data = b""
+    deadline = time.monotonic() + probe.target.timeout
+    while (answer := parse_answer(data)) is None:
+        more = client.receive(max(0.0, deadline - time.monotonic()))
+        if more is None:
+            return Answer("silent", data=data)
+        if not more:
+            return Answer("closed" if len(data) == 0 else "other", data=data)
+        data += more
+    return answer
 
 
 def hello_for(probe: Probe, version: int, ciphers: tuple[int, ...]) -> bytes:

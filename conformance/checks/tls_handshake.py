@@ -7,14 +7,15 @@ import re
 import socket
 import time
 
-from conformance.checks.tls import GROUP, before_handshake
-from conformance.client import Client
+from conformance.checks.tls import GROUP, before_handshake, hello_for, read_answer
+from conformance.client import Client, ConnectionClosed
 from conformance.probe import Probe, expect
-from conformance.tls_hello import MODERN, TLS12, client_hello
+from conformance.tls_hello import LEGACY, MODERN, TLS12, client_hello
 from conformance.verdict import CheckFailed, CheckSkipped, Level
 
 _SMTP_REPLY = re.compile(rb"[2-5][0-9][0-9][ -]")
 _ALERT = 21
+_HANDSHAKE = 22  # the rest of the server's first flight may still be on its way
 # Not a TLS record: content type 0 does not exist (RFC 8446 5.1), then arbitrary bytes.
 GARBAGE = bytes([0, 0xFF, 0x03, 0x03, 0x40]) + bytes((i * 37 + 11) % 256 for i in range(91))
 
@@ -30,8 +31,8 @@ def read_until_closed(probe: Probe, client: Client) -> bytes:
         data += more
         if _SMTP_REPLY.match(data):
             raise CheckFailed(f"answered in clear text instead of TLS: {data[:80]!r}")
-    if data and data[0] != _ALERT:
-        raise CheckFailed(f"sent bytes that are no TLS alert before closing: {data[:16]!r}")
+    if data and data[0] not in (_ALERT, _HANDSHAKE):
+        raise CheckFailed(f"sent bytes that are no TLS record before closing: {data[:16]!r}")
     return data
 
 
@@ -59,6 +60,26 @@ def cleartext(probe: Probe) -> None:
 def garbage(probe: Probe) -> None:
     with before_handshake(probe) as client:
         client.send(GARBAGE)
+        read_until_closed(probe, client)
+
+
+@GROUP.check(
+    "garbage-mid-handshake",
+    "RFC 8446 5, RFC 5246 6",
+    "bytes that are no TLS record, sent after the ServerHello, end the connection",
+    level=Level.MUST,
+    rule="a record of unknown type in the middle of the handshake ends the connection",
+)
+def garbage_mid(probe: Probe) -> None:
+    with before_handshake(probe) as client:
+        client.send(hello_for(probe, TLS12, MODERN + LEGACY))
+        answer = read_answer(probe, client)
+        if answer.kind != "hello":
+            raise CheckSkipped(f"a hand-built TLS 1.2 ClientHello gets {answer.describe()}")
+        try:
+            client.send(GARBAGE)
+        except ConnectionClosed:
+            return  # the server had already ended the connection
         read_until_closed(probe, client)
 
 

@@ -180,8 +180,21 @@ class AgreesToAnything(_HandshakeSession):
         body += struct.pack("!H", hello.ciphers[0]) + hello.compression[:1] + b"\x00\x00"
         message = b"\x02" + len(body).to_bytes(3, "big") + body
         self.sock.sendall(struct.pack("!BHH", _HANDSHAKE, version, len(message)) + message)
-        self.sock.shutdown(socket.SHUT_RDWR)
+        self.after_hello()
         return None
+
+    def after_hello(self) -> None:
+        """What follows the forged ServerHello: the end of the connection."""
+        self.sock.shutdown(socket.SHUT_RDWR)
+
+
+class SwallowsGarbage(AgreesToAnything):
+    """After its forged ServerHello, reads whatever comes until the client leaves."""
+
+    def after_hello(self) -> None:
+        while self.sock.recv(65536):
+            pass
+        self.sock.shutdown(socket.SHUT_RDWR)
 
 
 class FallsBackToClearText(_HandshakeSession):

@@ -20,6 +20,7 @@ from tests.conformance.broken_tls import (
     CrashesOnTruncatedHello,
     FallsBackToClearText,
     RemembersEhlo,
+    SwallowsGarbage,
     certificate_context,
     parse_hello,
     prefers_tls12,
@@ -121,6 +122,10 @@ CASES: dict[str, tuple[Setup, set[str]]] = {
     "no-tls-1.3": (_context(_max_tls12), {"tls.tls13"}),
     "prefers-tls-1.2": (_prefers_tls12, {"tls.prefers-tls13"}),
     "forged-server-hello": (_with(AgreesToAnything), HELLO),
+    "swallows-garbage-mid-handshake": (
+        _with(SwallowsGarbage),
+        HELLO | {"tls.garbage-mid-handshake"},
+    ),
     "clear-text-fallback": (
         _with(FallsBackToClearText),
         {"tls.cleartext-after-220", "tls.garbage-after-220"},
@@ -150,8 +155,9 @@ def test_a_server_without_tls_1_2_fails_it_and_the_hello_checks_cannot_judge(
 ) -> None:
     got = verdicts(_min_tls13(tmp_path), Session)
     assert got[Verdict.FAIL] == {"tls.tls12"}
-    # It refuses the suite's own TLS 1.2 hello, so its refusals of the others say nothing.
-    assert got[Verdict.SKIP] == HELLO
+    # It refuses the suite's own TLS 1.2 hello: its refusals of the others say nothing, and
+    # there is no handshake half-way to send garbage into.
+    assert got[Verdict.SKIP] == HELLO | {"tls.garbage-mid-handshake"}
 
 
 def test_a_server_without_tls_skips_the_whole_group() -> None:
