@@ -121,9 +121,15 @@ class Probe:
         expect(client.reply(), 220, what="greeting")
         return client
 
+    @property
+    def greeting_verb(self) -> str:
+        """The verb that greets: LHLO for an LMTP target, else EHLO."""
+        return "LHLO" if self.target.lmtp else "EHLO"
+
     def ehlo(self, client: Client) -> dict[str, str]:
-        """Send EHLO, require 250, return the advertised keywords."""
-        return parse_ehlo(expect(client.command(f"EHLO {self.target.helo}"), 250, what="EHLO"))
+        """Send EHLO (LHLO over LMTP), require 250, return the advertised keywords."""
+        verb = self.greeting_verb
+        return parse_ehlo(expect(client.command(f"{verb} {self.target.helo}"), 250, what=verb))
 
     def starttls(self, client: Client) -> dict[str, str]:
         """STARTTLS, handshake, EHLO again; returns the keywords offered under TLS."""

@@ -52,22 +52,27 @@ KNOWN_DIR = deviations.KNOWN_DIR
 _PARAMETRISED = pytest.StashKey[bool]()
 
 
-def selected_checks(names: Iterable[str] = (), *, slow: bool = False) -> list[Check]:
-    """The checks a module selects (group names, ids, or prefixes ending in "*")."""
-    return select(names, slow=slow)
+def selected_checks(
+    names: Iterable[str] = (), *, slow: bool = False, lmtp: bool = False
+) -> list[Check]:
+    """The checks a module selects (group names, ids, or prefixes ending in "*"); with
+    `lmtp`, by default only those valid over LMTP."""
+    return select(names, slow=slow, lmtp=lmtp)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Parametrise `conformance_check` with every selected check, ids as test ids.
 
-    A module may set CONFORMANCE_SELECT (names) and CONFORMANCE_SLOW (bool).
+    A module may set CONFORMANCE_SELECT (names), CONFORMANCE_SLOW and CONFORMANCE_LMTP
+    (bools; the latter for an LMTP server, whose target has `lmtp=True`).
     """
     if FIXTURE not in metafunc.fixturenames or metafunc.definition.stash.get(_PARAMETRISED, False):
         return
     metafunc.definition.stash[_PARAMETRISED] = True
     names = getattr(metafunc.module, "CONFORMANCE_SELECT", ())
     slow = bool(getattr(metafunc.module, "CONFORMANCE_SLOW", False))
-    checks = selected_checks(names, slow=slow)
+    lmtp = bool(getattr(metafunc.module, "CONFORMANCE_LMTP", False))
+    checks = selected_checks(names, slow=slow, lmtp=lmtp)
     metafunc.parametrize(FIXTURE, checks, ids=[c.id for c in checks])
 
 

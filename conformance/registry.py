@@ -7,6 +7,7 @@ A check is a function of a `Probe` that returns on pass and raises `CheckFailed`
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -18,10 +19,18 @@ Step = tuple[str | bytes, tuple[int, ...]]
 _STARTS = ("greeted", "ready", "mail", "rcpt")
 
 
+class Speaks(enum.Enum):
+    """The protocol a check's sessions speak, which decides whether it runs with --lmtp."""
+
+    SMTP = "smtp"  # sends HELO/EHLO itself, or expects one reply after the data
+    LMTP = "lmtp"  # RFC 2033 only: skipped without --lmtp
+    BOTH = "both"  # greets through the probe (LHLO with --lmtp), one RCPT per message
+
+
 @dataclass(frozen=True, slots=True)
 class Check:
     """One registered check: id, group, RFC section cited, title (what is sent and expected),
-    function, level and rule (the requirement tested), needed keywords."""
+    function, level and rule (the requirement tested), needed keywords, protocol spoken."""
 
     id: str
     group: str
@@ -31,15 +40,20 @@ class Check:
     level: Level
     rule: str
     needs: tuple[str, ...] = ()
+    speaks: Speaks = Speaks.BOTH
 
 
 class Group:
-    """The checks of one RFC or theme, in declaration order."""
+    """The checks of one RFC or theme, in declaration order; `speaks` says whether they
+    are valid over LMTP too (see `Speaks`)."""
 
-    def __init__(self, name: str, title: str, *, slow: bool = False) -> None:
+    def __init__(
+        self, name: str, title: str, *, slow: bool = False, speaks: Speaks = Speaks.SMTP
+    ) -> None:
         self.name = name
         self.title = title
         self.slow = slow
+        self.speaks = speaks
         self.checks: list[Check] = []
 
     def check(
@@ -56,7 +70,8 @@ class Group:
 
         def register(fn: CheckFn) -> CheckFn:
             check_id = f"{self.name}.{name}"
-            self.add(Check(check_id, self.name, rfc, title, fn, level, rule, tuple(needs)))
+            needed = tuple(needs)
+            self.add(Check(check_id, self.name, rfc, title, fn, level, rule, needed, self.speaks))
             return fn
 
         return register
@@ -100,7 +115,8 @@ class Group:
                 expect(client.command(line), *codes, what=_show(line))
 
         check_id = f"{self.name}.{name}"
-        self.add(Check(check_id, self.name, rfc, title, run, level, rule, tuple(needs)))
+        needed = tuple(needs)
+        self.add(Check(check_id, self.name, rfc, title, run, level, rule, needed, self.speaks))
 
 
 def _show(line: str | bytes) -> str:
@@ -115,14 +131,16 @@ def all_groups() -> list[Group]:
     return list(GROUPS)
 
 
-def select(names: Iterable[str] = (), *, slow: bool = False) -> list[Check]:
+def select(names: Iterable[str] = (), *, slow: bool = False, lmtp: bool = False) -> list[Check]:
     """Checks matching any of `names` (a group name, a check id, or an id prefix ending
-    in "*"); all non-slow checks when `names` is empty. Slow groups need `slow=True`
-    unless named. Raises ValueError for a name that matches nothing."""
+    in "*"); all non-slow checks when `names` is empty, less the SMTP-only ones with
+    `lmtp`. Slow groups need `slow=True` unless named. Raises ValueError for a name that
+    matches nothing."""
     groups = all_groups()
     wanted = list(names)
     if not wanted:
-        return [c for g in groups if slow or not g.slow for c in g.checks]
+        every = [c for g in groups if slow or not g.slow for c in g.checks]
+        return [c for c in every if not lmtp or c.speaks is not Speaks.SMTP]
     chosen: list[Check] = []
     for name in wanted:
         found = [c for g in groups for c in g.checks if _matches(c, name)]

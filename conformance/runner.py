@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from conformance.probe import Capabilities, Probe, expect
-from conformance.registry import Check
+from conformance.registry import Check, Speaks
 from conformance.target import Target
 from conformance.verdict import CheckFailed, CheckResult, CheckSkipped, Level, Verdict
 
@@ -13,7 +13,8 @@ HEALTH_RFC = "RFC 5321 3.3"
 
 
 def discover(target: Target) -> Capabilities:
-    """EHLO once in clear text (or implicit TLS), and once more after STARTTLS if offered.
+    """EHLO (LHLO over LMTP) once in clear text (or implicit TLS), and once more after
+    STARTTLS if offered.
 
     Raises `CheckFailed` when the server cannot be reached or does not greet and EHLO.
     """
@@ -40,6 +41,7 @@ def run_check(target: Target, caps: Capabilities, check: Check) -> CheckResult:
     probe = Probe(target, caps, upgrade=upgrade)
     verdict, reason = Verdict.PASS, ""
     try:
+        _require_protocol(target, check)
         probe.require(*check.needs)
         check.run(probe)
     except CheckSkipped as skip:
@@ -62,6 +64,13 @@ def run_check(target: Target, caps: Capabilities, check: Check) -> CheckResult:
         check.level,
         check.rule,
     )
+
+
+def _require_protocol(target: Target, check: Check) -> None:
+    if check.speaks is Speaks.LMTP and not target.lmtp:
+        raise CheckSkipped("needs --lmtp")
+    if check.speaks is Speaks.SMTP and target.lmtp:
+        raise CheckSkipped("SMTP only (sends HELO/EHLO or expects one reply after the data)")
 
 
 def _health(probe: Probe) -> None:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from conformance.probe import MESSAGE, Probe, expect
-from conformance.registry import Group
+from conformance.registry import Group, Speaks
 from conformance.verdict import CheckFailed, CheckSkipped, Level
 
-GROUP = Group("rfc1870", "RFC 1870 SIZE extension")
+GROUP = Group("rfc1870", "RFC 1870 SIZE extension", speaks=Speaks.BOTH)
 NEEDS = ("SIZE",)
 # Sending the content of a larger limit takes too long to be worth it.
 MAX_CONTENT_CHECK = 40 * 1024 * 1024

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from conformance.registry import Group
+from conformance.registry import Group, Speaks
 from conformance.verdict import Level
 
-GROUP = Group("rfc3461", "RFC 3461 Delivery Status Notifications")
+GROUP = Group("rfc3461", "RFC 3461 Delivery Status Notifications", speaks=Speaks.BOTH)
 NEEDS = ("DSN",)
 FROM = "MAIL FROM:<sender@example.test> "
 TO = "RCPT TO:<rcpt@example.test> "

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from conformance.checks.rfc5321_data import marked
 from conformance.probe import Probe, expect
-from conformance.registry import Group
+from conformance.registry import Group, Speaks
 from conformance.store import expect_stored, snapshot
 from conformance.verdict import CheckFailed, Level
 
-GROUP = Group("rfc6152", "RFC 6152 8BITMIME")
+GROUP = Group("rfc6152", "RFC 6152 8BITMIME", speaks=Speaks.BOTH)
 NEEDS = ("8BITMIME",)
 EIGHT_BIT = "Grüße aus Köln, naïve café\r\n".encode()
 

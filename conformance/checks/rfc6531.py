@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from conformance.registry import Group
+from conformance.registry import Group, Speaks
 from conformance.verdict import Level
 
-GROUP = Group("rfc6531", "RFC 6531 SMTPUTF8")
+GROUP = Group("rfc6531", "RFC 6531 SMTPUTF8", speaks=Speaks.BOTH)
 NEEDS = ("SMTPUTF8",)
 
 GROUP.script(

@@ -10,11 +10,11 @@ import socket
 from conformance.checks.rfc5321_data import marked
 from conformance.client import Client, ConnectionClosed
 from conformance.probe import MESSAGE, Probe, expect
-from conformance.registry import Group
+from conformance.registry import Group, Speaks
 from conformance.store import expect_stored, snapshot, stored_since
 from conformance.verdict import CheckFailed, CheckSkipped, Level
 
-GROUP = Group("robustness", "Robustness against hostile or broken clients")
+GROUP = Group("robustness", "Robustness against hostile or broken clients", speaks=Speaks.BOTH)
 ENDLESS = 1024 * 1024
 
 

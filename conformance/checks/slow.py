@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from conformance.client import Client
 from conformance.probe import Probe, expect
-from conformance.registry import Group
+from conformance.registry import Group, Speaks
 from conformance.verdict import Level
 
-GROUP = Group("slow", "Idle time-outs (opt-in, slow)", slow=True)
+GROUP = Group("slow", "Idle time-outs (opt-in, slow)", slow=True, speaks=Speaks.BOTH)
 RFC = "RFC 5321 4.5.3.2"
 
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 from conformance.checks.rfc5321_data import marked
 from conformance.client import Client, Reply
 from conformance.probe import Probe, expect
-from conformance.registry import Group
+from conformance.registry import Group, Speaks
 from conformance.store import expect_stored, snapshot
 from conformance.verdict import CheckFailed, Level
 
-GROUP = Group("smuggling", "SMTP smuggling (bare CR / bare LF)")
+GROUP = Group("smuggling", "SMTP smuggling (bare CR / bare LF)", speaks=Speaks.BOTH)
 RFC = "RFC 5321 2.3.8, 4.1.1.4"
 # RFC 5321 2.3.8: "Conforming implementations MUST NOT recognize or generate any other
 # character or character sequence as a line terminator."

@@ -6,10 +6,14 @@ from __future__ import annotations
 
 from conformance.client import Client
 from conformance.probe import Probe, expect
-from conformance.registry import Group
+from conformance.registry import Group, Speaks
 from conformance.verdict import CheckFailed, CheckSkipped, Level
 
-GROUP = Group("xclient", "XCLIENT (Postfix's extension), for servers behind a trusted front end")
+GROUP = Group(
+    "xclient",
+    "XCLIENT (Postfix's extension), for servers behind a trusted front end",
+    speaks=Speaks.BOTH,
+)
 SPEC = "Postfix XCLIENT_README"
 # Names a documentation address (RFC 5737), so a server that logs it logs nobody real.
 NAMED = "XCLIENT NAME=client.conformance.example ADDR=192.0.2.77 PORT=4242"

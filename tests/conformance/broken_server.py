@@ -146,8 +146,12 @@ class Session:
                 raise ConnectionError("closed in DATA")
             content += more
         self.buffer = content[stop:]
-        self.server.store(self.unstuff(content[2:pos] + b"\r\n"))
-        self.mail, self.rcpts = False, 0
+        rcpts, self.mail, self.rcpts = self.rcpts, False, 0
+        self.end_of_data(self.unstuff(content[2:pos] + b"\r\n"), rcpts)
+
+    def end_of_data(self, message: bytes, rcpts: int) -> None:
+        """Store the message and answer it once (an LMTP session answers each of `rcpts`)."""
+        self.server.store(message)
         self.send("250 stored")
 
     def unstuff(self, message: bytes) -> bytes:

@@ -1,14 +1,14 @@
 // node's smtp-server (npm package smtp-server) for the conformance suite: 127.0.0.1, a port
 // the OS picks (printed as one line), until standard input ends. Arguments: a Maildir folder,
 // a certificate and a key (STARTTLS, with AUTH PLAIN/LOGIN/CRAM-MD5 after it), a user and a
-// password.
+// password; "lmtp" after them serves LMTP (RFC 2033) instead of SMTP.
 "use strict";
 const fs = require("fs");
 const os = require("os");
 const path = require("path");
 const { SMTPServer } = require("smtp-server");
 
-const [maildir, certFile, keyFile, user, password] = process.argv.slice(2);
+const [maildir, certFile, keyFile, user, password, protocol] = process.argv.slice(2);
 let counter = 0;
 for (const sub of ["tmp", "new", "cur"]) fs.mkdirSync(path.join(maildir, sub), { recursive: true });
 
@@ -29,6 +29,7 @@ const server = new SMTPServer({
     authOptional: true,
     disableReverseLookup: true,
     logger: false,
+    lmtp: protocol === "lmtp",
     size: 10 * 1024 * 1024,
     onAuth(auth, session, callback) {
         const ok = auth.method === "CRAM-MD5"

@@ -46,12 +46,16 @@ class NodeServer:
 
 
 @contextlib.contextmanager
-def running_node(maildir: Path, tls: tuple[Path, Path]) -> Iterator[NodeServer]:
-    """Start smtp-server, yield it, and stop it by closing its standard input."""
+def running_node(
+    maildir: Path, tls: tuple[Path, Path], *, lmtp: bool = False
+) -> Iterator[NodeServer]:
+    """Start smtp-server (with `lmtp`, its LMTP mode), yield it, and stop it by closing its
+    standard input."""
     node = shutil.which("node")
     assert node is not None, "check available() first"
     cert, key = tls
     argv = [node, str(SCRIPT), str(maildir), str(cert), str(key), USER, PASSWORD]
+    argv += ["lmtp"] if lmtp else []
     env = {**os.environ, "NODE_PATH": str(MODULES)}
     process = subprocess.Popen(  # noqa: S603 (fixed argv)
         argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True
