@@ -83,7 +83,11 @@ class _Accounts(Handler):
 
 
 class ServeHandler(_Accounts, MaildirHandler):
-    """Stores every accepted message into a Maildir; checks AUTH against `credentials`."""
+    """Stores every accepted message into a Maildir; checks AUTH against `credentials`.
+
+    Over LMTP the message is stored once, before the replies: each recipient's 250 says
+    that copy is safe, and a failed write fails every recipient alike.
+    """
 
     def __init__(self, path: Path, credentials: dict[str, str], hostname: str | None) -> None:
         super().__init__(path, hostname=hostname)
@@ -152,6 +156,11 @@ def _serve_options(p: argparse.ArgumentParser) -> None:
         "--hostname",
         type=cli_checks.hostname,
         help="this server's name in replies and Received headers (default: the host's name)",
+    )
+    p.add_argument(
+        "--lmtp",
+        action="store_true",
+        help="speak LMTP (RFC 2033): LHLO, a reply per recipient after the data; not on port 25",
     )
     cli_relay.add_options(p)
     tls = p.add_argument_group("TLS")
@@ -323,6 +332,8 @@ def _build_server(args: argparse.Namespace) -> ServerBase:
     if args.cert is not None and tls_mode is TlsMode.FORBIDDEN and not args.tls_implicit:
         raise UsageError("--cert needs --tls optional|required or --tls-implicit")
     cli_relay.check_use(args)
+    if args.lmtp and any(25 in group for group in listen.parse_ports(ports)):
+        raise UsageError("--lmtp cannot listen on port 25 (RFC 2033 5)")
     hostname = args.hostname or _local_name()  # one name in greetings and Received lines
     options = ServerOptions(
         ports=ports,
@@ -390,6 +401,8 @@ def _config(
         auth = AuthMode.REQUIRED if args.auth_required else AuthMode.OPTIONAL
     limits = Limits() if args.max_size is None else Limits(message_size=args.max_size)
     extra: dict[str, Any] = {"hostname": hostname}
+    if args.lmtp:  # RFC 2033 4.2: the Maildir's one copy answers every recipient
+        extra.update(lmtp=True, greeting="LMTP smtp-proto ready")
     if args.relay is not None:  # relayed with DATA: BDAT-only content cannot go on
         extra["binarymime"] = False
     if args.proxy_protocol:
