@@ -37,9 +37,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tls-implicit", action="store_true", help="connect with TLS (SMTPS)")
     p.add_argument("--starttls", action="store_true", help="run sessions after STARTTLS")
     p.add_argument(
+        "--tls-name",
+        metavar="NAME",
+        help="the name the TLS certificate must carry (default: the host, or for an address "
+        "the domain of the greeting)",
+    )
+    p.add_argument(
         "--proxy",
         choices=("v1", "v2"),
         help="open each connection with a PROXY header, as a load balancer would",
+    )
+    p.add_argument(
+        "--lmtp",
+        action="store_true",
+        help="the server speaks LMTP (RFC 2033): greet with LHLO; run the rfc2033 group and "
+        "the groups valid over LMTP, not those sending HELO/EHLO or several RCPTs themselves",
     )
     p.add_argument("--user", help="AUTH user name (enables the successful AUTH checks)")
     p.add_argument("--password", help="AUTH password")
@@ -73,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--idle-limit", type=float, default=330.0, help="seconds the slow group waits for a close"
     )
     p.add_argument("--flood", type=int, default=20, help="parallel connections in the flood check")
-    p.add_argument("--helo", default="conformance.example.test", help="the EHLO domain")
+    p.add_argument("--helo", default="conformance.example.test", help="the EHLO (LHLO) domain")
     p.add_argument("--mail-from", default="sender@example.test", help="sender address")
     p.add_argument("--rcpt-to", default="rcpt@example.test", help="recipient address")
     p.add_argument("--list", action="store_true", help="list the selected checks and exit")
@@ -104,6 +116,8 @@ def target_from(args: argparse.Namespace, host: str, port: int) -> Target:
         mail_from=args.mail_from,
         rcpt_to=args.rcpt_to,
         proxy=args.proxy,
+        tls_name=args.tls_name,
+        lmtp=args.lmtp,
     )
 
 
@@ -112,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        checks = select(args.select, slow=args.slow)
+        checks = select(args.select, slow=args.slow, lmtp=args.lmtp)
     except ValueError as err:
         parser.error(str(err))
     if args.list:
@@ -133,7 +147,10 @@ def main(argv: list[str] | None = None) -> int:
             hint = " (a server behind a load balancer may wait for a PROXY header: try --proxy)"
         print(f"cannot grade {args.address}: {err}{hint}", file=sys.stderr)
         return 1
-    report = TextReport(sys.stdout, f"SMTP conformance of {args.address}: {len(checks)} checks")
+    protocol = "LMTP" if args.lmtp else "SMTP"
+    report = TextReport(
+        sys.stdout, f"{protocol} conformance of {args.address}: {len(checks)} checks"
+    )
     results = run_checks(target, checks, caps=caps, on_result=report.add)
     report.finish()
     if args.json:

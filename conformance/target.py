@@ -13,7 +13,8 @@ class Target:
     be sure the server does *not* answer; `idle_limit` bounds the slow group's idle waits.
     `maildir` is a Maildir or plain directory where the server stores accepted messages.
     `proxy` makes every connection open as a load balancer's would, with a PROXY header
-    (HAProxy's protocol) naming this client.
+    (HAProxy's protocol) naming this client. `lmtp`: the server speaks LMTP (RFC 2033), so
+    sessions open with LHLO instead of EHLO.
     """
 
     host: str
@@ -31,6 +32,8 @@ class Target:
     mail_from: str = "sender@example.test"
     rcpt_to: str = "rcpt@example.test"
     proxy: str | None = None  # "v1" or "v2": each connection opens with a PROXY header
+    lmtp: bool = False
+    tls_name: str | None = None  # the name the certificate must carry; default: host
     # How long a message accepted with 250 may take to reach --maildir: a queueing server
     # (Postfix) delivers after its 250, later still on a loaded machine.
     store_wait: float = 15.0

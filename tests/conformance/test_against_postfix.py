@@ -38,13 +38,23 @@ def test_postfix_fails_exactly_the_reviewed_checks(
     # STARTTLS and the Maildir were in play: only AUTH (no SASL here) and PROXY are skipped,
     # and the BINARYMIME checks, which Postfix does not offer (one of them grades that).
     binarymime = "rfc3030.binarymime-"
+    # Postfix takes MAIL before any EHLO, so whether STARTTLS makes it forget one cannot show.
+    unseen = {"tls.forgets-ehlo"}
     skipped = {
-        r.group for r in results if r.verdict is Verdict.SKIP and not r.id.startswith(binarymime)
+        r.group
+        for r in results
+        if r.verdict is Verdict.SKIP and not r.id.startswith(binarymime) and r.id not in unseen
     }
-    assert skipped == {"rfc4954", "proxy", "xclient"}  # XCLIENT: not offered to the suite
+    # XCLIENT: not offered to the suite; rfc2033: LMTP, graded only with --lmtp.
+    assert skipped == {"rfc4954", "proxy", "xclient", "rfc2033"}
 
 
 def test_strict_postfix_fails_no_must_but_its_real_deviations() -> None:
     levels = {c.id: c.level for c in select()}
     must = {i for i in known_failures("postfix", "strict") if levels[i] is Level.MUST}
-    assert must == {"rfc6531.utf8-without-parameter", "smuggling.command-bare-lf"}
+    assert must == {
+        "rfc6531.utf8-without-parameter",
+        "smuggling.command-bare-lf",
+        "tls.refuses-tls10",  # smtpd_tls_protocols keeps TLS 1.0 and 1.1 by default
+        "tls.refuses-tls11",
+    }
