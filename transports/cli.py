@@ -74,11 +74,14 @@ class _Accounts(Handler):
     def on_auth_event(
         self, ctx: Context, authorization_id: str, authentication_id: str, authentication: str
     ) -> str | None:
-        """Accept a user whose password matches (every mechanism, CRAM-MD5 included)."""
+        """Accept a user whose password matches (every mechanism, CRAM-MD5 included), acting
+        as no one but themselves (RFC 4616 2: an authzid the server does not allow fails)."""
         password = self.credentials.get(authentication_id)
         attempt = ctx.server.auth_credentials
         if password is None or attempt is None or not attempt.verify(password):
             raise Smtpd535Error(log=f"authentication failed for {authentication_id!r}")
+        if authorization_id not in ("", authentication_id):
+            raise Smtpd535Error(log=f"{authentication_id!r} may not act as {authorization_id!r}")
         return None
 
 
