@@ -7,7 +7,7 @@ import uuid
 from conformance.checks.rfc5321_session import GROUP
 from conformance.probe import MESSAGE, Probe, expect
 from conformance.store import expect_stored, snapshot
-from conformance.verdict import CheckFailed, Level
+from conformance.verdict import CheckFailed, CheckSkipped, Level
 
 
 def marked(body: bytes) -> tuple[bytes, bytes]:
@@ -127,6 +127,10 @@ def text_line(probe: Probe) -> None:
 )
 def command_line(probe: Probe) -> None:
     client = probe.ready()
+    # NOOP's argument carries the length; a server may refuse any argument (a SHOULD,
+    # rfc5321.noop-argument), and then the length cannot be told apart from it.
+    if client.command("NOOP x").code != 250:
+        raise CheckSkipped("NOOP with an argument is refused, so the long line cannot be sent")
     line = b"NOOP " + b"x" * (512 - len(b"NOOP \r\n"))
     expect(client.command(line), 250)
 
