@@ -164,6 +164,8 @@ class Commands:
     def _dispatch(self, verb: Verb, arg: str) -> Handled:
         reply = self._refusal(verb)
         if reply is not None:
+            if verb is Verb.BDAT and self._silent_last_chunk(arg):
+                return None
             # RFC 2034 4: answers to HELO/EHLO carry no enhanced code.
             self._refuse(verb.value, reply, enhanced=verb not in _GREETINGS)
             if verb is Verb.BDAT:
@@ -341,6 +343,19 @@ class Commands:
             self._reader = ChunkReader(limits.message_size, limits.header_block)
         self._reader.start_chunk(self._chunk[0], last=self._chunk[1])
         self._move(Move.CHUNK)
+
+    def _silent_last_chunk(self, arg: str) -> bool:
+        """RFC 2033 4.3: over LMTP, BDAT LAST with no recipient accepted gets one reply per
+        recipient, so none; the chunk is discarded and the transaction is over."""
+        if not self.config.lmtp or self._state is not State.MAIL:
+            return False
+        parsed = parse_bdat(arg)
+        if parsed is None or not parsed[1]:
+            return False  # a chunk before the last one still gets its one reply (503)
+        self._skip_octets = parsed[0]
+        self._move(Move.RESET)
+        self._reset_transaction("MESSAGE")
+        return True
 
     def _skip_chunk(self, arg: str) -> None:
         """A refused BDAT still owns its octets: they are never read as commands."""

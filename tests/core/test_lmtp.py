@@ -134,3 +134,32 @@ def test_session_events_in_order() -> None:
         "RecipientDelivery",
         "SessionReset",
     ]
+
+
+def test_bdat_last_with_no_recipient_accepted_gets_no_reply_and_ends_the_transaction() -> None:
+    def refuse_rcpts(conn: ServerConnection, event: Decision) -> None:
+        conn.reject() if isinstance(event, RcptTo) else conn.accept()
+
+    conn = started(LHLO, config=LMTP)
+    # RFC 2033 4.3: one reply per accepted recipient, so none; a chunk before it still
+    # gets its 503, and the chunks' octets are never read as commands.
+    events = pump(
+        conn,
+        THREE + b"BDAT 4\r\nRSETBDAT 4 LAST\r\nNOOPRCPT TO:<e@example.test>\r\n",
+        decide=refuse_rcpts,
+    )
+    assert of_type(events, RecipientDelivery) == []
+    assert conn.data_to_send() == wire(
+        replies.SENDER_OK,
+        *[replies.UNKNOWN_MAILBOX] * 3,
+        replies.NEED_RCPT,  # the first chunk; the LAST one gets nothing
+        replies.NEED_MAIL,  # the transaction is over: RCPT needs a new MAIL
+    )
+    assert conn.state is State.READY
+
+
+def test_bdat_last_without_recipients_is_refused_over_smtp() -> None:
+    conn = started(b"EHLO client.example\r\n")
+    pump(conn, b"MAIL FROM:<a@example.test>\r\nBDAT 2 LAST\r\nhiNOOP\r\n")
+    assert conn.data_to_send() == wire(replies.SENDER_OK, replies.NEED_RCPT, replies.NOOP_OK)
+    assert conn.state is State.MAIL
