@@ -138,6 +138,23 @@ def bdat_last(probe: Probe) -> None:
 
 
 @GROUP.check(
+    "bdat-last-no-rcpt",
+    "RFC 2033 4.3",
+    "MAIL, a refused RCPT, BDAT LAST: no reply to the BDAT; NOOP's 250 comes next",
+    level=Level.MUST,
+    rule="BDAT LAST with no successful RCPT gets zero replies, and the message is over",
+    needs=("CHUNKING",),
+)
+def bdat_last_no_rcpt(probe: Probe) -> None:
+    client = open_transaction(probe, [])
+    expect(client.command("RCPT TO:"), 501, 500, 553, what="RCPT TO: with no address")
+    client.send(bdat(MESSAGE, last=True))
+    # A 503 (SMTP's answer) or a 250 to the BDAT would be read here in NOOP's place.
+    expect(client.command("NOOP"), 250, what="NOOP after BDAT LAST (its reply must be the first)")
+    expect(client.command("RCPT TO:<after@example.test>"), 503, what="RCPT after the message")
+
+
+@GROUP.check(
     "pipelined-transaction",
     "RFC 2033 4.2, 5, RFC 2920 3.1",
     "MAIL, RCPT, RCPT, DATA in one write: 250, 250, 250, 354; then two replies",

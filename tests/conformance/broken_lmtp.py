@@ -34,6 +34,7 @@ class LmtpFaults:
     rset_keeps_rcpts: bool = False  # RSET forgets MAIL but its RCPTs still count
     data_without_rcpt_554: bool = False  # DATA with no accepted RCPT gets 554, not 503
     chunk_replies_per_rcpt: bool = False  # a BDAT without LAST gets a reply per RCPT too
+    empty_last_refused: bool = False  # BDAT LAST with no accepted RCPT gets 503, as in SMTP
     drops_pipelined_after_data: bool = False  # input sent with the final "." is lost
     loses_message: bool = False  # answers 250 per RCPT but stores nothing
 
@@ -93,7 +94,9 @@ class LmtpSession(Session):
             self.send("501 5.5.4 BDAT size [LAST]")
             return
         chunk = self.read_exact(int(size))
-        if not self.rcpts:
+        if not self.rcpts and last and self.mail and not self.faults_lmtp.empty_last_refused:
+            self.mail, self.chunks = False, b""  # RFC 2033 4.3: zero replies, message over
+        elif not self.rcpts:
             self.send("503 5.5.1 no valid recipients")
         elif last:
             rcpts, self.mail, self.rcpts = self.rcpts, False, 0

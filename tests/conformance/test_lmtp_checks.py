@@ -47,6 +47,7 @@ FAULTS = [
         {"rfc2033.data-no-rcpt", "rfc2033.data-after-refused-rcpt"},
     ),
     (LmtpFaults(chunk_replies_per_rcpt=True), {"rfc2033.bdat-last"}),
+    (LmtpFaults(empty_last_refused=True), {"rfc2033.bdat-last-no-rcpt"}),
     (LmtpFaults(drops_pipelined_after_data=True), {"rfc2033.pipelined-after-data"}),
     (LmtpFaults(loses_message=True), {"rfc2033.stored"}),
 ]
