@@ -75,18 +75,13 @@ def bdat(probe: Probe) -> None:
 def _first_refusal(probe: Probe, client: Client) -> Reply | None:
     """Offer `_RECIPIENTS` recipients (in one write where PIPELINING allows); the first
     reply that is not 2xx, or None when the server took them all."""
-    lines = [
-        b"RCPT TO:<r%d@%s>\r\n" % (i, probe.target.rcpt_to.rpartition("@")[2].encode())
-        for i in range(_RECIPIENTS)
-    ]
+    domain = probe.target.rcpt_to.rpartition("@")[2].encode()
+    lines = [b"RCPT TO:<r%d@%s>\r\n" % (i, domain) for i in range(_RECIPIENTS)]
     if probe.has("PIPELINING"):
         client.send(b"".join(lines))
         replies = client.replies(len(lines))
     else:
-        replies = []
-        for line in lines:
-            client.send(line)
-            replies.append(client.reply())
+        replies = [client.command(line.rstrip(b"\r\n")) for line in lines]
     return next((r for r in replies if r.code // 100 != 2), None)
 
 
