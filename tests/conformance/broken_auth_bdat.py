@@ -233,15 +233,6 @@ class AuthBdatSession(Session):
         self.mail, self.rcpts, self.binary, self.chunks = False, 0, False, None
         self.reply(250, "2.0.0", "stored")
 
-    def read_exact(self, size: int) -> bytes:
-        while len(self.buffer) < size:
-            more = self.sock.recv(65536)
-            if not more:
-                raise ConnectionError("closed in BDAT")
-            self.buffer += more
-        chunk, self.buffer = self.buffer[:size], self.buffer[size:]
-        return chunk
-
     def mangle(self, content: bytes, *, empty_last: bool) -> bytes:
         f = self.flaws
         if f.normalises_line_ends:

@@ -50,9 +50,7 @@ class EnhancedSession(Session):
 
     def bdat(self, arg: str) -> None:
         size, _, last = arg.partition(" ")
-        while len(self.buffer) < int(size):
-            self.buffer += self.sock.recv(65536)
-        self.buffer = self.buffer[int(size) :]
+        self.read_exact(int(size))
         if last.upper() == "LAST":
             self.mail, self.rcpts = False, 0
         self.send("250 chunk taken")

@@ -107,15 +107,6 @@ class LmtpSession(Session):
             count = self.rcpts if self.faults_lmtp.chunk_replies_per_rcpt else 1
             self.send("\r\n".join(["250 2.0.0 chunk taken"] * count))
 
-    def read_exact(self, size: int) -> bytes:
-        while len(self.buffer) < size:
-            data = self.sock.recv(65536)
-            if not data:
-                raise ConnectionError("closed in BDAT")
-            self.buffer += data
-        chunk, self.buffer = self.buffer[:size], self.buffer[size:]
-        return chunk
-
     def end_of_data(self, message: bytes, rcpts: int) -> None:
         f = self.faults_lmtp
         if not f.loses_message:

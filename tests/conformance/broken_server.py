@@ -62,6 +62,16 @@ class Session:
         line, _, self.buffer = self.buffer.partition(b"\r\n")
         return line
 
+    def read_exact(self, size: int) -> bytes:
+        """The next `size` octets (a BDAT chunk), buffered ones first."""
+        while len(self.buffer) < size:
+            more = self.sock.recv(65536)
+            if not more:
+                raise ConnectionError("closed in a chunk")
+            self.buffer += more
+        chunk, self.buffer = self.buffer[:size], self.buffer[size:]
+        return chunk
+
     def run(self) -> None:
         self.sock.settimeout(self.faults.idle_timeout)
         self.send("220 broken.test ESMTP")
